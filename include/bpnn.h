@@ -1,0 +1,209 @@
+/* bpnn.h — public API of libbpnn: classic backpropagation networks
+ * (sigmoid layers with bias units, regularized logistic cost, conjugate
+ * gradient) on the host CPU or on an OpenCL device.
+ *
+ * Every function that can fail returns a bpnn_status; the message that goes
+ * with the last failure of the calling thread is bpnn_error_message(). */
+#ifndef BPNN_H
+#define BPNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BPNN_VERSION "0.1.0"
+
+/* The values are the exit statuses of the bpnn-cl program. */
+typedef enum bpnn_status {
+    BPNN_OK = 0,
+    BPNN_ERR_RUNTIME = 1,      /* a valid request failed: I/O, driver, out of memory */
+    BPNN_ERR_INVALID = 2,      /* the request cannot be served as given */
+    BPNN_ERR_DIVERGED = 3,     /* non-finite cost or gradient */
+    BPNN_ERR_INTERRUPTED = 130 /* SIGINT/SIGTERM seen through bpnn_interrupt_flag */
+} bpnn_status;
+
+/* The message of the last failure on this thread: "<what>: <where>[: <hint>]". */
+const char *bpnn_error_message(void);
+
+typedef enum bpnn_precision { BPNN_F32 = 0, BPNN_F64 = 1 } bpnn_precision;
+const char *bpnn_precision_name(bpnn_precision precision);
+
+/* Set to nonzero (from a signal handler) to make a running training stop with
+ * BPNN_ERR_INTERRUPTED at its next cost evaluation. */
+extern volatile int bpnn_interrupt_flag;
+
+/* ---- data sets ---------------------------------------------------------- */
+
+/* A data set in host memory: rows x features, row-major, as double; labels
+ * 0-based class indices (NULL when the data set has none). */
+typedef struct bpnn_dataset {
+    size_t rows;
+    size_t features;
+    double *x;
+    int32_t *labels;
+    int image_width;  /* 0 when the data are not images */
+    int image_height;
+} bpnn_dataset;
+
+void bpnn_dataset_free(bpnn_dataset *data);
+/* Largest label + 1 (0 when there are no labels). */
+int bpnn_dataset_class_count(const bpnn_dataset *data);
+
+/* Loading. Errors name the file and the record or line. `limit` (0: all)
+ * stops decoding after that many records; a limit larger than the file holds
+ * is BPNN_ERR_INVALID naming both numbers. */
+typedef enum bpnn_csv_header { BPNN_HEADER_AUTO = 0, BPNN_HEADER_YES, BPNN_HEADER_NO } bpnn_csv_header;
+
+typedef struct bpnn_load_options {
+    size_t limit;
+    bpnn_csv_header header;  /* CSV: auto = the first row has no numeric cell */
+    int label_col;           /* CSV: 0-based column of the label, -1 the last */
+    int has_labels;          /* CSV: 0 reads every column as a feature */
+    int label_offset;        /* class = label - label_offset (--labels-from) */
+    const char *mat_x;       /* MAT: variable names, "X" and "y" by default */
+    const char *mat_y;
+} bpnn_load_options;
+
+void bpnn_load_options_default(bpnn_load_options *options);
+
+/* IDX images (idx3-ubyte, type 0x08) and optional labels (idx1-ubyte), raw or
+ * gzip-compressed; pixels become p / 255. */
+bpnn_status bpnn_load_idx(const char *images_path, const char *labels_path,
+                          const bpnn_load_options *options, bpnn_dataset *out);
+/* CSV with one sample a line; the label column per the options. */
+bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options,
+                          bpnn_dataset *out);
+/* Chooses the reader by content (IDX magic, gzip, MAT header) or else CSV.
+ * labels_path is for IDX only and may be NULL. */
+bpnn_status bpnn_load_data(const char *path, const char *labels_path,
+                           const bpnn_load_options *options, bpnn_dataset *out);
+/* BPNN_ERR_INVALID naming `source` and the row when a label is not in 0..classes-1. */
+bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source);
+
+/* ---- models --------------------------------------------------------------- */
+
+typedef enum bpnn_normalization {
+    BPNN_NORMALIZE_NONE = 0,
+    BPNN_NORMALIZE_ZSCORE = 1,
+    BPNN_NORMALIZE_MINMAX = 2
+} bpnn_normalization;
+
+#define BPNN_MAX_LAYERS 32
+
+/* A network and everything needed to apply it to raw data again. Parameters
+ * are held as double on the host whatever the precision (f32 values are exact
+ * in double); their order is Theta_1 then Theta_2 ..., each
+ * sizes[l+1] x (sizes[l] + 1) row-major with the bias weights in column 0. */
+typedef struct bpnn_model {
+    int layer_count;               /* input, hidden..., output */
+    int sizes[BPNN_MAX_LAYERS];
+    bpnn_precision precision;
+    double lambda;
+    double *params;
+    size_t param_count;
+    int label_offset;              /* file label = class + label_offset */
+    char **class_names;            /* class_count() entries, or NULL */
+    int image_width, image_height; /* 0 when unknown */
+    bpnn_normalization normalization;
+    double *norm_shift;            /* per feature: x' = (x - shift) / scale */
+    double *norm_scale;
+} bpnn_model;
+
+int bpnn_model_class_count(const bpnn_model *model);
+size_t bpnn_param_count(int layer_count, const int *sizes);
+/* Offset of Theta_l (1-based l, as the seed names them) in the flat vector. */
+size_t bpnn_theta_offset(const int *sizes, int l);
+
+/* An empty model of the given layout (parameters zero, no normalization). */
+bpnn_status bpnn_model_create(int layer_count, const int *sizes, bpnn_precision precision,
+                              bpnn_model **out);
+void bpnn_model_free(bpnn_model *model);
+/* Copies the class names (count = class count) into the model. */
+bpnn_status bpnn_model_set_class_names(bpnn_model *model, const char *const *names);
+
+/* Uniform in [-e, e], e = sqrt(6 / (s_l + s_{l+1})), drawn in double by
+ * xoshiro256** seeded with `seed`, in flat order: the same on every backend. */
+void bpnn_init_random(const bpnn_model *model, uint64_t seed);
+/* The seed's debug initialization: out[i] = sin(i + 1) / 10, i < count. */
+void bpnn_init_debug(double *out, size_t count);
+
+/* Fits the normalization statistics of `data` into the model and applies them. */
+bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_dataset *data);
+/* Applies the model's stored normalization to `data` in place. */
+void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data);
+
+/* Model files: fixed little-endian layout with a CRC32 trailer; written to a
+ * temporary file and renamed into place. */
+bpnn_status bpnn_model_save(const bpnn_model *model, const char *path);
+bpnn_status bpnn_model_load(const char *path, bpnn_model **out);
+
+/* ---- devices ------------------------------------------------------------- */
+
+/* An opened compute device: the host CPU path or an OpenCL device. */
+typedef struct bpnn_device bpnn_device;
+
+/* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help). */
+bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out);
+void bpnn_device_close(bpnn_device *device);
+const char *bpnn_device_spec(const bpnn_device *device);  /* resolved, e.g. "opencl:0:0" */
+const char *bpnn_device_name(const bpnn_device *device);
+const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
+/* Host threads for BLAS and our loops (0 keeps the default). */
+void bpnn_set_threads(int threads);
+/* The OpenBLAS kernel family in use, e.g. "SkylakeX". */
+const char *bpnn_blas_core(void);
+
+/* ---- cost, gradient, training, prediction ---------------------------------- */
+
+/* The regularized cost and its gradient (param_count doubles) at the model's
+ * parameters on `data`, computed on `device`. */
+bpnn_status bpnn_cost_gradient(bpnn_device *device, const bpnn_model *model,
+                               const bpnn_dataset *data, double lambda, double *cost,
+                               double *gradient);
+
+typedef struct bpnn_iteration {
+    int iteration;
+    int evaluations;
+    double cost;
+    double seconds;          /* since the optimizer started */
+    double train_accuracy;   /* < 0 when not measured */
+    double test_accuracy;    /* < 0 when not measured */
+} bpnn_iteration;
+
+typedef void (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
+
+typedef struct bpnn_train_options {
+    double lambda;          /* 1 */
+    int max_iter;           /* 100 */
+    double gtol;            /* 1e-5 */
+    bpnn_progress_fn progress;
+    void *progress_user;
+    int accuracy_every_iteration;    /* measure accuracies for progress */
+    const bpnn_dataset *test;        /* used only for progress accuracies */
+} bpnn_train_options;
+
+void bpnn_train_options_default(bpnn_train_options *options);
+
+typedef struct bpnn_train_result {
+    int iterations;
+    int evaluations;
+    double final_cost;
+    const char *stop_reason; /* "gtol", "max_iter", "line_search" */
+    double train_seconds;
+} bpnn_train_result;
+
+/* Trains model->params in place by conjugate gradient on `data`. */
+bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_dataset *data,
+                       const bpnn_train_options *options, bpnn_train_result *result);
+
+/* Predicted classes (0-based) for every row of `data` (normalized already). */
+bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model,
+                         const bpnn_dataset *data, int32_t *classes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,128 @@
+/* backend.h — the one interface between the algorithm and a device.
+ *
+ * The core (src/core/) is written once over these ops; the CPU backend
+ * (cpu.c) and the OpenCL backend (opencl/) implement them. Buffers live on
+ * the device and hold either REAL values (float or double, the backend's
+ * precision) or int32 class labels. Positions inside a buffer are given as
+ * views (buffer + element offset), so Theta[:,1:] is used in place.
+ *
+ * Matrices are row-major. Scalars cross the interface as double; reductions
+ * accumulate in double (or compensated where a device lacks fp64). */
+#ifndef BPNN_BACKEND_H
+#define BPNN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpnn.h"
+
+typedef struct backend backend;
+typedef struct backend_buffer backend_buffer;
+
+typedef struct backend_view {
+    backend_buffer *buffer;
+    size_t offset; /* in elements */
+} backend_view;
+
+static inline backend_view view_at(backend_buffer *buffer, size_t offset)
+{
+    backend_view v = {buffer, offset};
+    return v;
+}
+
+typedef enum backend_buffer_kind { BACKEND_REAL = 0, BACKEND_INDEX = 1 } backend_buffer_kind;
+
+typedef struct backend_ops {
+    void (*destroy)(backend *be);
+
+    /* ---- memory ---- */
+    bpnn_status (*alloc)(backend *be, backend_buffer_kind kind, size_t count, backend_buffer **out);
+    void (*release)(backend *be, backend_buffer *buffer);
+    /* REAL buffers: values converted from/to double on the way. */
+    bpnn_status (*upload)(backend *be, backend_view dst, size_t count, const double *src);
+    bpnn_status (*download)(backend *be, backend_view src, size_t count, double *dst);
+    /* INDEX buffers. */
+    bpnn_status (*upload_index)(backend *be, backend_view dst, size_t count, const int32_t *src);
+    bpnn_status (*download_index)(backend *be, backend_view src, size_t count, int32_t *dst);
+
+    /* ---- the network ---- */
+    /* C (m x n) = alpha * op(A) * op(B) + beta * C, op(A) m x k, op(B) k x n. */
+    bpnn_status (*gemm)(backend *be, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                        double alpha, backend_view a, size_t lda, backend_view b, size_t ldb,
+                        double beta, backend_view c, size_t ldc);
+    /* z[i,j] += bias[j * bias_stride]; a[i,j] = sigmoid(z[i,j]). a may equal z.
+     * z and a are rows x cols, contiguous. */
+    bpnn_status (*bias_sigmoid)(backend *be, size_t rows, size_t cols, backend_view bias,
+                                size_t bias_stride, backend_view z, backend_view a);
+    /* delta[i,k] = h[i,k] - (labels[i] == k). */
+    bpnn_status (*output_delta)(backend *be, size_t rows, size_t classes, backend_view h,
+                                backend_view labels, backend_view delta);
+    /* delta[i] *= a[i] * (1 - a[i]), i < count. */
+    bpnn_status (*sigmoid_gradient_mul)(backend *be, size_t count, backend_view a,
+                                        backend_view delta);
+    /* grad[j * grad_stride] = scale * sum_i delta[i,j]. */
+    bpnn_status (*bias_gradient)(backend *be, size_t rows, size_t cols, backend_view delta,
+                                 double scale, backend_view grad, size_t grad_stride);
+    /* For a Theta of rows x cols (row-major, column 0 bias):
+     * grad[r,c] += coef * theta[r,c] for every c >= 1. */
+    bpnn_status (*regularize_add)(backend *be, size_t rows, size_t cols, backend_view theta,
+                                  double coef, backend_view grad);
+    /* sum of theta[r,c]^2 over c >= 1. */
+    bpnn_status (*sum_squares_nonbias)(backend *be, size_t rows, size_t cols, backend_view theta,
+                                       double *out);
+    /* sum over i,k of softplus(z[i,k]) - (labels[i] == k) * z[i,k]. */
+    bpnn_status (*logistic_loss)(backend *be, size_t rows, size_t classes, backend_view z,
+                                 backend_view labels, double *out);
+    /* classes[i] = argmax_k h[i,k] (first maximum). */
+    bpnn_status (*argmax_rows)(backend *be, size_t rows, size_t classes, backend_view h,
+                               backend_view classes_out);
+
+    /* ---- vectors (the optimizer) ---- */
+    bpnn_status (*dot)(backend *be, size_t n, backend_view x, backend_view y, double *out);
+    bpnn_status (*max_abs)(backend *be, size_t n, backend_view x, double *out);
+    bpnn_status (*axpy)(backend *be, size_t n, double alpha, backend_view x, backend_view y);
+    bpnn_status (*scal)(backend *be, size_t n, double alpha, backend_view x);
+    bpnn_status (*copy)(backend *be, size_t n, backend_view x, backend_view y);
+    /* Waits for queued work (timing, before reading results). */
+    bpnn_status (*finish)(backend *be);
+} backend_ops;
+
+/* Counters a backend keeps for --stats. */
+typedef struct backend_stats {
+    uint64_t bytes_to_device;
+    uint64_t bytes_from_device;
+    double gemm_seconds;
+    double kernel_seconds;
+    uint64_t gemm_calls;
+    uint64_t kernel_calls;
+} backend_stats;
+
+struct backend {
+    const backend_ops *ops;
+    bpnn_precision precision;
+    char spec[32];          /* resolved device string: "cpu", "opencl:0:0" */
+    char name[128];         /* device name */
+    char description[256];  /* platform, driver, BLAS core */
+    backend_stats stats;
+    int profiling;          /* collect kernel/GEMM times in stats (OpenCL events) */
+};
+
+/* Opens the backend `spec` names (see CONTRACT: cpu, gpu, opencl, opencl:P:D, auto). */
+bpnn_status backend_open(const char *spec, bpnn_precision precision, backend **out);
+void backend_close(backend *be);
+
+bpnn_status cpu_backend_create(bpnn_precision precision, backend **out);
+
+/* Thin wrappers so the core reads as algorithm, not as vtable plumbing. */
+static inline bpnn_status backend_alloc(backend *be, backend_buffer_kind kind, size_t count,
+                                        backend_buffer **out)
+{
+    return be->ops->alloc(be, kind, count, out);
+}
+static inline void backend_release(backend *be, backend_buffer *buffer)
+{
+    if (buffer)
+        be->ops->release(be, buffer);
+}
+
+#endif
