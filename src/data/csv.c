@@ -1,0 +1,394 @@
+/* csv.c — comma-separated data, one sample a line, read in large blocks and
+ * parsed in place. Numbers are read in the C locale whatever the program's. */
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/data.h"
+#include "util/error.h"
+
+enum { CSV_BLOCK = 1 << 20, CSV_FIRST_BYTES = 1 << 24 };
+
+/* ---- lines ------------------------------------------------------------------ */
+
+typedef struct line_reader {
+    gzFile file;
+    const char *path;
+    char *buffer;
+    size_t capacity, start, end; /* unread bytes are buffer[start, end) */
+    int at_eof;
+    size_t line; /* 1-based number of the line last returned */
+} line_reader;
+
+/* The next line without its "\n" or "\r\n", NUL-terminated in the buffer
+ * (and writable until the next call); *have = 0 at the end of the file. */
+static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *have) {
+    for (;;) {
+        char *begin = r->buffer + r->start;
+        char *newline = memchr(begin, '\n', r->end - r->start);
+        if (newline || (r->at_eof && r->start < r->end)) {
+            char *end = newline ? newline : r->buffer + r->end;
+            r->start = (size_t)(end - r->buffer) + (newline ? 1 : 0);
+            if (end > begin && end[-1] == '\r')
+                end--;
+            *end = '\0';
+            *line = begin;
+            *length = (size_t)(end - begin);
+            *have = 1;
+            r->line++;
+            return BPNN_OK;
+        }
+        if (r->at_eof) {
+            *have = 0;
+            return BPNN_OK;
+        }
+        /* The partial line moves to the front; the buffer doubles when one
+         * line does not fit; one byte stays free for the terminating NUL. */
+        memmove(r->buffer, begin, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+        if (r->capacity - r->end - 1 < CSV_BLOCK / 2) {
+            if (r->capacity > SIZE_MAX / 2)
+                return bpnn_fail_oom("a CSV line");
+            char *bigger = realloc(r->buffer, r->capacity * 2);
+            if (!bigger)
+                return bpnn_fail_oom("a CSV line");
+            r->buffer = bigger;
+            r->capacity *= 2;
+        }
+        size_t want = r->capacity - r->end - 1, got = 0;
+        BPNN_TRY(data_read(r->file, r->path, r->buffer + r->end, want, &got));
+        r->end += got;
+        if (got < want)
+            r->at_eof = 1;
+    }
+}
+
+static int is_blank(const char *line, size_t length) {
+    for (size_t i = 0; i < length; i++)
+        if (line[i] != ' ' && line[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* ---- fields and numbers ------------------------------------------------------- */
+
+typedef struct field {
+    char *begin, *end; /* the text without surrounding blanks and quotes */
+} field;
+
+/* Splits off the field at p (the line ends at e); returns where the next one
+ * starts, or NULL after the last. */
+static char *next_field(char *p, char *e, field *f) {
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p < e && *p == '"') {
+        char *quote = p + 1;
+        for (;;) {
+            quote = memchr(quote, '"', (size_t)(e - quote));
+            if (!quote || quote + 1 >= e || quote[1] != '"')
+                break;
+            quote += 2; /* "" is a quote inside the field */
+        }
+        char *after = quote ? quote + 1 : e;
+        while (after < e && (*after == ' ' || *after == '\t'))
+            after++;
+        if (quote && (after == e || *after == ',')) {
+            f->begin = p + 1;
+            f->end = quote;
+            return after < e ? after + 1 : NULL;
+        }
+        /* Unterminated or followed by text: the raw field, which is no number. */
+    }
+    char *comma = memchr(p, ',', (size_t)(e - p));
+    char *end = comma ? comma : e;
+    f->begin = p;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    f->end = end;
+    return comma ? comma + 1 : NULL;
+}
+
+static size_t count_fields(char *line, size_t length) {
+    size_t count = 0;
+    field f;
+    char *p = line;
+    do {
+        p = next_field(p, line + length, &f);
+        count++;
+    } while (p);
+    return count;
+}
+
+typedef enum cell_kind { CELL_NUMBER, CELL_TEXT, CELL_NONFINITE } cell_kind;
+
+/* Reads [b, e) as a number. Plain decimals of up to 15 digits are converted
+ * here, exactly as strtod would (an integer below 2^53 divided by an exact
+ * power of ten is one correctly rounded operation); the rest go to strtod. */
+static cell_kind parse_number(char *b, char *e, double *out) {
+    static const double exact_power_of_ten[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    if (b == e)
+        return CELL_TEXT;
+    const char *p = b;
+    int negative = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    uint64_t mantissa = 0;
+    int digits = 0, fraction_digits = 0;
+    for (; p < e && (unsigned)(*p - '0') < 10; p++, digits++)
+        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p < e && *p == '.')
+        for (p++; p < e && (unsigned)(*p - '0') < 10; p++, digits++, fraction_digits++)
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p == e && digits > 0 && digits <= 15) {
+        double value = (double)mantissa / exact_power_of_ten[fraction_digits];
+        *out = negative ? -value : value;
+        return CELL_NUMBER;
+    }
+    char saved = *e;
+    *e = '\0';
+    char *stop;
+    double value = strtod(b, &stop);
+    *e = saved;
+    if (stop != e)
+        return CELL_TEXT;
+    *out = value;
+    return isfinite(value) ? CELL_NUMBER : CELL_NONFINITE;
+}
+
+/* The cell as it can be shown in a one-line message. */
+static const char *cell_text(const field *f, char *shown, size_t size) {
+    size_t n = 0;
+    for (const char *c = f->begin; c < f->end && n + 4 < size; c++)
+        shown[n++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+    if (n + 4 >= size && f->begin + n < f->end) {
+        memcpy(shown + n, "...", 3);
+        n += 3;
+    }
+    shown[n] = '\0';
+    return shown;
+}
+
+/* ---- rows ------------------------------------------------------------------- */
+
+typedef struct csv_table {
+    const char *path;
+    size_t columns;
+    size_t label_index; /* == columns when there is no label column */
+    size_t features;
+    int label_offset;
+    double *x;
+    int32_t *labels;
+    size_t rows, capacity;
+} csv_table;
+
+static bpnn_status grow(csv_table *t) {
+    /* Start with about CSV_FIRST_BYTES of rows, then double. */
+    size_t first = CSV_FIRST_BYTES / sizeof(double) / t->features;
+    size_t capacity = t->capacity ? t->capacity * 2 : first ? first : 1;
+    if (t->capacity > SIZE_MAX / 2)
+        return bpnn_fail_oom("CSV rows");
+    if (capacity > SIZE_MAX / sizeof(double) / t->features)
+        return bpnn_fail_oom("CSV rows");
+    double *x = realloc(t->x, capacity * t->features * sizeof *x);
+    if (!x)
+        return bpnn_fail_oom("CSV rows");
+    t->x = x;
+    if (t->label_index < t->columns) {
+        int32_t *labels = realloc(t->labels, capacity * sizeof *labels);
+        if (!labels)
+            return bpnn_fail_oom("CSV labels");
+        t->labels = labels;
+    }
+    t->capacity = capacity;
+    return BPNN_OK;
+}
+
+static bpnn_status ragged(const csv_table *t, size_t line_no, size_t columns) {
+    return bpnn_fail(BPNN_ERR_INVALID, "ragged CSV row: %s:%zu: %zu column%s, expected %zu",
+                     t->path, line_no, columns, columns == 1 ? "" : "s", t->columns);
+}
+
+/* A cell that is no good: the row's shape is reported first when it is wrong. */
+static bpnn_status bad_cell(const csv_table *t, char *line, size_t length, size_t line_no,
+                            size_t column, const field *f, cell_kind kind, const char *what) {
+    size_t columns = count_fields(line, length);
+    if (columns != t->columns)
+        return ragged(t, line_no, columns);
+    char shown[48];
+    if (!what)
+        what = kind == CELL_NONFINITE ? "non-finite value" : "non-numeric cell";
+    return bpnn_fail(BPNN_ERR_INVALID, "%s: %s:%zu:%zu: \"%s\"", what, t->path, line_no, column,
+                     cell_text(f, shown, sizeof shown));
+}
+
+static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t line_no) {
+    if (t->rows == t->capacity)
+        BPNN_TRY(grow(t));
+    double *row = t->x + t->rows * t->features;
+    char *e = line + length, *p = line;
+    size_t column = 0;
+    field f;
+    do {
+        p = next_field(p, e, &f);
+        if (column >= t->columns) {
+            column++;
+            continue;
+        }
+        double value;
+        cell_kind kind = parse_number(f.begin, f.end, &value);
+        if (kind != CELL_NUMBER)
+            return bad_cell(t, line, length, line_no, column + 1, &f, kind,
+                            column == t->label_index && kind == CELL_TEXT ? "non-numeric label"
+                                                                          : NULL);
+        if (column == t->label_index) {
+            if (value != floor(value) || value < INT32_MIN || value > INT32_MAX)
+                return bad_cell(t, line, length, line_no, column + 1, &f, kind,
+                                "non-integral label");
+            long long cls = (long long)value - t->label_offset;
+            if (cls < 0 || cls > INT32_MAX) {
+                size_t columns = count_fields(line, length);
+                if (columns != t->columns)
+                    return ragged(t, line_no, columns);
+                return bpnn_fail(
+                    BPNN_ERR_INVALID,
+                    "%s class: %s:%zu:%zu: label %lld minus the label offset %d is %lld",
+                    cls < 0 ? "negative" : "too large a", t->path, line_no, column + 1,
+                    (long long)value, t->label_offset, cls);
+            }
+            t->labels[t->rows] = (int32_t)cls;
+        } else {
+            *row++ = value;
+        }
+        column++;
+    } while (p);
+    if (column != t->columns)
+        return ragged(t, line_no, column);
+    t->rows++;
+    return BPNN_OK;
+}
+
+/* Auto-detection: a header is a first row with no numeric cell. */
+static int is_header(char *line, size_t length) {
+    char *p = line;
+    field f;
+    do {
+        p = next_field(p, line + length, &f);
+        double value;
+        if (parse_number(f.begin, f.end, &value) != CELL_TEXT)
+            return 0;
+    } while (p);
+    return 1;
+}
+
+/* Sets the shape from the first row (header or data). */
+static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *line, size_t length,
+                             size_t line_no) {
+    t->columns = count_fields(line, length);
+    t->label_index = t->columns;
+    if (opt->has_labels) {
+        if (opt->label_col >= 0 && (size_t)opt->label_col >= t->columns)
+            return bpnn_fail(BPNN_ERR_INVALID,
+                             "label column out of range: %s:%zu: column %d (0-based), the row has "
+                             "%zu columns",
+                             t->path, line_no, opt->label_col, t->columns);
+        t->label_index = opt->label_col < 0 ? t->columns - 1 : (size_t)opt->label_col;
+        if (t->columns < 2)
+            return bpnn_fail(BPNN_ERR_INVALID,
+                             "no feature columns in CSV: %s:%zu: the row has only the label column",
+                             t->path, line_no);
+    }
+    t->features = t->columns - (opt->has_labels ? 1 : 0);
+    return BPNN_OK;
+}
+
+static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_table *t) {
+    size_t header_line = 0, first_blank = 0;
+    int shaped = 0, have = 0;
+    char *line = NULL;
+    size_t length = 0;
+    while (opt->limit == 0 || t->rows < opt->limit) {
+        BPNN_TRY(next_line(r, &line, &length, &have));
+        if (!have)
+            break;
+        if (r->line == 1 && length >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            line += 3; /* a UTF-8 byte order mark, as spreadsheets write */
+            length -= 3;
+        }
+        if (is_blank(line, length)) {
+            if (!first_blank)
+                first_blank = r->line;
+            continue;
+        }
+        if (first_blank)
+            return bpnn_fail(
+                BPNN_ERR_INVALID,
+                "blank line in CSV data: %s:%zu: only trailing blank lines are allowed", t->path,
+                first_blank);
+        if (!shaped) {
+            BPNN_TRY(set_shape(t, opt, line, length, r->line));
+            shaped = 1;
+            if (opt->header == BPNN_HEADER_YES ||
+                (opt->header == BPNN_HEADER_AUTO && is_header(line, length))) {
+                header_line = r->line;
+                continue;
+            }
+        }
+        BPNN_TRY(parse_row(t, line, length, r->line));
+    }
+    if (!shaped)
+        return bpnn_fail(BPNN_ERR_INVALID, "empty CSV file: %s", t->path);
+    if (t->rows == 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "no data rows in CSV file: %s: only a header (line %zu)",
+                         t->path, header_line);
+    if (opt->limit > t->rows)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "limit exceeds the data: %s: %zu rows requested, the file holds %zu",
+                         t->path, opt->limit, t->rows);
+    return BPNN_OK;
+}
+
+bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out) {
+    memset(out, 0, sizeof *out);
+    bpnn_load_options opt = data_options(options);
+    if (opt.has_labels && opt.label_col < -1)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "bad label column %d: %s: 0-based, or -1 for the last column",
+                         opt.label_col, path);
+    line_reader reader = {.path = path, .capacity = 2 * CSV_BLOCK};
+    csv_table table = {.path = path, .label_offset = opt.label_offset};
+    BPNN_TRY(data_open(path, "CSV data", &reader.file));
+    reader.buffer = malloc(reader.capacity);
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    bpnn_status status;
+    if (!reader.buffer || !c_locale) {
+        status = bpnn_fail_oom("reading CSV");
+    } else {
+        /* strtod follows the thread's locale: "0.5" must not depend on LANG. */
+        locale_t previous = uselocale(c_locale);
+        status = load_csv(&reader, &opt, &table);
+        uselocale(previous);
+    }
+    if (c_locale)
+        freelocale(c_locale);
+    free(reader.buffer);
+    gzclose_r(reader.file);
+    if (status != BPNN_OK) {
+        free(table.x);
+        free(table.labels);
+        return status;
+    }
+    /* Give back what the doubling over-allocated. */
+    double *x = realloc(table.x, table.rows * table.features * sizeof *x);
+    out->x = x ? x : table.x;
+    if (table.labels) {
+        int32_t *labels = realloc(table.labels, table.rows * sizeof *labels);
+        out->labels = labels ? labels : table.labels;
+    }
+    out->rows = table.rows;
+    out->features = table.features;
+    return BPNN_OK;
+}

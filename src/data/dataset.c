@@ -1,0 +1,102 @@
+/* dataset.c — the data set object, load options, label checks and the
+ * choice of reader by content. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/data.h"
+#include "util/error.h"
+
+void bpnn_dataset_free(bpnn_dataset *data) {
+    if (!data)
+        return;
+    free(data->x);
+    free(data->labels);
+    memset(data, 0, sizeof *data);
+}
+
+int bpnn_dataset_class_count(const bpnn_dataset *data) {
+    if (!data || !data->labels)
+        return 0;
+    int32_t largest = -1;
+    for (size_t i = 0; i < data->rows; i++)
+        if (data->labels[i] > largest)
+            largest = data->labels[i];
+    return (int)largest + 1;
+}
+
+void bpnn_load_options_default(bpnn_load_options *options) {
+    memset(options, 0, sizeof *options);
+    options->limit = 0;
+    options->header = BPNN_HEADER_AUTO;
+    options->label_col = 0;
+    options->has_labels = 1;
+    options->label_offset = 0;
+    options->mat_x = "X";
+    options->mat_y = "y";
+}
+
+bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source) {
+    if (!data->labels)
+        return BPNN_OK;
+    if (classes < 1)
+        return bpnn_fail(BPNN_ERR_INVALID, "a network needs at least one class: %s", source);
+    for (size_t i = 0; i < data->rows; i++) {
+        int32_t c = data->labels[i];
+        if (c < 0 || c >= classes)
+            return bpnn_fail(BPNN_ERR_INVALID,
+                             "label out of range: %s: row %zu has class %d, the network has %d "
+                             "classes (0..%d)",
+                             source, i + 1, (int)c, classes, classes - 1);
+    }
+    return BPNN_OK;
+}
+
+static int is_idx(const unsigned char *head, size_t size) {
+    /* 0x00 0x00, a type code, 1 to 3 dimensions. Every known type code goes
+     * to the IDX reader so that one it does not support is named as such. */
+    if (size < 4 || head[0] != 0 || head[1] != 0 || head[3] < 1 || head[3] > 3)
+        return 0;
+    switch (head[2]) {
+    case 0x08:
+    case 0x09:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x0E: return 1;
+    default: return 0;
+    }
+}
+
+static int is_mat(const unsigned char *head, size_t size) {
+    /* v5 and v7.3 files both open with a 116-byte text header like this. */
+    static const char v5[] = "MATLAB 5.0 MAT-file";
+    static const char v73[] = "MATLAB 7.3 MAT-file";
+    return (size >= sizeof v5 - 1 && memcmp(head, v5, sizeof v5 - 1) == 0) ||
+           (size >= sizeof v73 - 1 && memcmp(head, v73, sizeof v73 - 1) == 0);
+}
+
+bpnn_status bpnn_load_data(const char *path, const char *labels_path,
+                           const bpnn_load_options *options, bpnn_dataset *out) {
+    memset(out, 0, sizeof *out);
+    unsigned char head[128];
+    size_t got = 0;
+    BPNN_TRY(data_peek(path, head, sizeof head, &got));
+    if (got == 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "empty data file: %s", path);
+    if (is_idx(head, got))
+        return bpnn_load_idx(path, labels_path, options, out);
+
+    /* ---- MAT files -------------------------------------------------------
+     * The MAT reader (matio, src/data/mat.c) is dispatched here once it
+     * exists: return data_load_mat(path, options, out); with labels_path
+     * refused as for CSV below. Until then such a file is refused. */
+    if (is_mat(head, got))
+        return bpnn_fail(BPNN_ERR_INVALID, "MAT files are not supported by this build: %s", path);
+
+    if (labels_path)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "a separate labels file is for IDX images only: %s is CSV: its labels "
+                         "are a column (--label-col), not %s",
+                         path, labels_path);
+    return bpnn_load_csv(path, options, out);
+}
