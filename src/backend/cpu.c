@@ -1,0 +1,128 @@
+/* cpu.c — the host backend: GEMMs through CBLAS (OpenBLAS), everything else
+ * in plain C loops. It is the fast path without a GPU and the reference the
+ * OpenCL backend is checked against, op by op. */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "util/error.h"
+
+struct backend_buffer {
+    backend_buffer_kind kind;
+    size_t count;
+    void *data;
+};
+
+static bpnn_status cpu_alloc(backend_buffer_kind kind, size_t count, size_t element_size,
+                             backend_buffer **out)
+{
+    *out = NULL;
+    if (count > SIZE_MAX / element_size)
+        return bpnn_fail(BPNN_ERR_INVALID, "buffer of %zu elements overflows the address space",
+                         count);
+    backend_buffer *buffer = calloc(1, sizeof *buffer);
+    void *data = malloc(count ? count * element_size : 1);
+    if (!buffer || !data) {
+        free(buffer);
+        free(data);
+        return bpnn_fail(BPNN_ERR_RUNTIME, "out of host memory: %zu bytes for a buffer on cpu",
+                         count * element_size);
+    }
+    buffer->kind = kind;
+    buffer->count = count;
+    buffer->data = data;
+    *out = buffer;
+    return BPNN_OK;
+}
+
+static void cpu_release(backend *be, backend_buffer *buffer)
+{
+    (void)be;
+    free(buffer->data);
+    free(buffer);
+}
+
+static void cpu_destroy(backend *be)
+{
+    free(be);
+}
+
+static bpnn_status cpu_upload_index(backend *be, backend_view dst, size_t count, const int32_t *src)
+{
+    (void)be;
+    memcpy((int32_t *)dst.buffer->data + dst.offset, src, count * sizeof *src);
+    return BPNN_OK;
+}
+
+static bpnn_status cpu_download_index(backend *be, backend_view src, size_t count, int32_t *dst)
+{
+    (void)be;
+    memcpy(dst, (const int32_t *)src.buffer->data + src.offset, count * sizeof *dst);
+    return BPNN_OK;
+}
+
+static bpnn_status cpu_finish(backend *be)
+{
+    (void)be;
+    return BPNN_OK;
+}
+
+static double dot_f32_in_double(blasint n, const float *x, blasint incx, const float *y,
+                                blasint incy)
+{
+    (void)incx, (void)incy; /* always 1 here */
+    double sum = 0;
+    for (blasint i = 0; i < n; i++)
+        sum += (double)x[i] * (double)y[i];
+    return sum;
+}
+
+#define CPU_CONCAT_(a, b) a##_##b
+#define CPU_CONCAT(a, b) CPU_CONCAT_(a, b)
+
+#define REAL float
+#define SUFFIX f32
+#define BLAS(name) cblas_s##name
+#define MATH(fn) fn##f
+/* sdot accumulates in float, and OpenBLAS 0.3.21's dsdot kernels for Haswell
+ * and newer lose bits too (5e-9 relative over 1001 terms, measured): f32 dot
+ * products are a plain double loop. */
+#define DOT dot_f32_in_double
+#include "cpu_ops.inc"
+#undef REAL
+#undef SUFFIX
+#undef BLAS
+#undef MATH
+#undef DOT
+
+#define REAL double
+#define SUFFIX f64
+#define BLAS(name) cblas_d##name
+#define MATH(fn) fn
+#define DOT cblas_ddot
+#include "cpu_ops.inc"
+#undef REAL
+#undef SUFFIX
+#undef BLAS
+#undef MATH
+#undef DOT
+
+bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
+{
+    backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return bpnn_fail_oom("cpu backend");
+    be->ops = precision == BPNN_F64 ? &cpu_ops_f64 : &cpu_ops_f32;
+    be->precision = precision;
+    snprintf(be->spec, sizeof be->spec, "cpu");
+    snprintf(be->name, sizeof be->name, "host CPU (OpenBLAS %s, %d threads)", bpnn_blas_core(),
+             openblas_get_num_threads());
+    snprintf(be->description, sizeof be->description, "CBLAS: OpenBLAS, core %s",
+             bpnn_blas_core());
+    *out = be;
+    return BPNN_OK;
+}

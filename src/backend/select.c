@@ -1,0 +1,80 @@
+/* select.c — from a --device string to an opened backend (CONTRACT.md "Devices"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "bpnn_config.h"
+#include "util/error.h"
+
+#if BPNN_WITH_OPENCL
+#include "backend/opencl/opencl_backend.h"
+#endif
+
+#define DEVICE_HINT "use cpu, gpu, opencl, opencl:P:D or auto (see bpnn-cl devices)"
+
+/* "opencl:P:D" with P and D decimal integers. */
+static int is_indexed_opencl(const char *spec)
+{
+    if (strncmp(spec, "opencl:", 7) != 0)
+        return 0;
+    const char *p = spec + 7;
+    char *end;
+    if (*p < '0' || *p > '9')
+        return 0;
+    strtoul(p, &end, 10);
+    if (*end != ':' || end[1] < '0' || end[1] > '9')
+        return 0;
+    strtoul(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+static int is_known_spec(const char *spec)
+{
+    return strcmp(spec, "cpu") == 0 || strcmp(spec, "auto") == 0 || strcmp(spec, "gpu") == 0 ||
+           strcmp(spec, "opencl") == 0 || is_indexed_opencl(spec);
+}
+
+bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out)
+{
+    *out = NULL;
+    if (!spec)
+        spec = "auto";
+    if (!is_known_spec(spec))
+        return bpnn_fail(BPNN_ERR_INVALID, "unknown device: --device %s: " DEVICE_HINT, spec);
+    if (strcmp(spec, "cpu") == 0)
+        return cpu_backend_create(precision, out);
+#if BPNN_WITH_OPENCL
+    BPNN_TRY(opencl_backend_open(spec, precision, out));
+    if (!*out) /* auto found no GPU with this precision */
+        return cpu_backend_create(precision, out);
+    return BPNN_OK;
+#else
+    if (strcmp(spec, "auto") == 0)
+        return cpu_backend_create(precision, out);
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "device not available: --device %s: this bpnn-cl was built without OpenCL; "
+                     "use --device cpu",
+                     spec);
+#endif
+}
+
+void bpnn_device_close(bpnn_device *device)
+{
+    if (device)
+        device->ops->destroy(device);
+}
+
+const char *bpnn_device_spec(const bpnn_device *device)
+{
+    return device->spec;
+}
+
+const char *bpnn_device_name(const bpnn_device *device)
+{
+    return device->name;
+}
+
+const char *bpnn_device_description(const bpnn_device *device)
+{
+    return device->description;
+}

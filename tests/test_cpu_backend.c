@@ -1,0 +1,290 @@
+/* test_cpu_backend.c — every op of the CPU backend against straightforward
+ * long double loops, in f32 and f64, on awkward sizes; and the BLAS core. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/blas_core.h"
+#include "testutil.h"
+
+static backend *open_precision(int p)
+{
+    backend *be = NULL;
+    ck_assert_int_eq(cpu_backend_create((bpnn_precision)p, &be), BPNN_OK);
+    return be;
+}
+
+/* Deterministic values in [-1, 1) with 20 significant bits, so that f32
+ * holds them exactly and both precisions compute on the same inputs. */
+static void fill(double *v, size_t n, unsigned seed)
+{
+    unsigned long long s = 0x9E3779B97F4A7C15ULL * (seed + 1);
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        v[i] = (double)(s >> 44) * 0x1.0p-19 - 1.0;
+    }
+}
+
+static backend_buffer *upload(backend *be, const double *v, size_t n)
+{
+    backend_buffer *b;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, n, &b), BPNN_OK);
+    ck_assert_int_eq(be->ops->upload(be, view_at(b, 0), n, v), BPNN_OK);
+    return b;
+}
+
+static void download(backend *be, backend_buffer *b, double *v, size_t n)
+{
+    ck_assert_int_eq(be->ops->download(be, view_at(b, 0), n, v), BPNN_OK);
+}
+
+static double tolerance(int p)
+{
+    return p == BPNN_F64 ? 1e-13 : 2e-6;
+}
+
+START_TEST(test_gemm_all_transposes)
+{
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 1, 29}, {33, 17, 65},
+                                       {5, 31, 1}, {64, 10, 784}};
+    int p = _i;
+    backend *be = open_precision(p);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                /* leading dimensions wider than the matrices, and offsets */
+                size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+                size_t oa = 5, ob = 1, oc = 7;
+                size_t na = oa + (ta ? k : m) * lda, nb = ob + (tb ? n : k) * ldb,
+                       nc = oc + m * ldc;
+                double *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b),
+                       *c = malloc(nc * sizeof *c), *out = malloc(nc * sizeof *out);
+                fill(a, na, 1), fill(b, nb, 2), fill(c, nc, 3);
+                backend_buffer *ba = upload(be, a, na), *bb = upload(be, b, nb),
+                               *bc = upload(be, c, nc);
+                ck_assert_int_eq(be->ops->gemm(be, ta, tb, m, n, k, 0.75, view_at(ba, oa), lda,
+                                               view_at(bb, ob), ldb, -0.5, view_at(bc, oc), ldc),
+                                 BPNN_OK);
+                download(be, bc, out, nc);
+                for (size_t i = 0; i < m; i++) {
+                    for (size_t j = 0; j < n; j++) {
+                        long double sum = 0, scale = 0;
+                        for (size_t q = 0; q < k; q++) {
+                            long double x = a[oa + (ta ? q * lda + i : i * lda + q)];
+                            long double y = b[ob + (tb ? j * ldb + q : q * ldb + j)];
+                            sum += x * y;
+                            scale += fabsl(x * y);
+                        }
+                        long double want = 0.75L * sum - 0.5L * c[oc + i * ldc + j];
+                        double got = out[oc + i * ldc + j];
+                        ck_assert_msg(fabsl(got - want) <= tolerance(p) * 4 * (scale + 1),
+                                      "gemm %zux%zux%zu ta=%d tb=%d [%zu,%zu]: %g vs %Lg", m, n,
+                                      k, ta, tb, i, j, got, want);
+                    }
+                    /* the padding between rows is never written */
+                    for (size_t j = n; j < ldc && i + 1 < m; j++)
+                        ck_assert(out[oc + i * ldc + j] == c[oc + i * ldc + j]);
+                }
+                ck_assert(memcmp(out, c, oc * sizeof *c) == 0);
+                backend_release(be, ba), backend_release(be, bb), backend_release(be, bc);
+                free(a), free(b), free(c), free(out);
+            }
+        }
+    }
+    be->ops->destroy(be);
+}
+END_TEST
+
+START_TEST(test_network_ops)
+{
+    int p = _i;
+    backend *be = open_precision(p);
+    const size_t rows = 11, cols = 7, classes = 7, stride = 5;
+    double z[77], bias[40], a[77], out[77], d[77];
+    fill(z, 77, 4);
+    fill(bias, 40, 5);
+    for (int i = 0; i < 77; i++)
+        z[i] *= 32; /* saturating values too (exact in f32) */
+    /* bias_sigmoid, out of place */
+    backend_buffer *bz = upload(be, z, 77), *bb = upload(be, bias, 40), *ba;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 77, &ba), BPNN_OK);
+    ck_assert_int_eq(be->ops->bias_sigmoid(be, rows, cols, view_at(bb, 2), stride,
+                                           view_at(bz, 0), view_at(ba, 0)),
+                     BPNN_OK);
+    download(be, ba, a, 77);
+    download(be, bz, out, 77);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            long double zz = (long double)z[i * cols + j] + bias[2 + j * stride];
+            ck_assert(fabsl(out[i * cols + j] - zz) <= tolerance(p) * (fabsl(zz) + 1));
+            ck_assert(fabsl(a[i * cols + j] - 1 / (1 + expl(-zz))) <= tolerance(p));
+        }
+    /* output_delta from labels */
+    int32_t labels[11];
+    for (int i = 0; i < 11; i++)
+        labels[i] = (i * 3) % 7;
+    backend_buffer *bl, *bd;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, 11, &bl), BPNN_OK);
+    ck_assert_int_eq(be->ops->upload_index(be, view_at(bl, 0), 11, labels), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 77, &bd), BPNN_OK);
+    ck_assert_int_eq(be->ops->output_delta(be, rows, classes, view_at(ba, 0), view_at(bl, 0),
+                                           view_at(bd, 0)),
+                     BPNN_OK);
+    download(be, bd, d, 77);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t k = 0; k < classes; k++)
+            ck_assert(fabs(d[i * classes + k] - (a[i * classes + k] - (labels[i] == (int)k))) <=
+                      tolerance(p));
+    /* sigmoid_gradient_mul */
+    ck_assert_int_eq(be->ops->sigmoid_gradient_mul(be, 77, view_at(ba, 0), view_at(bd, 0)),
+                     BPNN_OK);
+    download(be, bd, out, 77);
+    for (size_t i = 0; i < 77; i++)
+        ck_assert(fabs(out[i] - d[i] * a[i] * (1 - a[i])) <= tolerance(p));
+    /* bias_gradient into a strided column */
+    double grad[40] = {0};
+    backend_buffer *bg = upload(be, grad, 40);
+    ck_assert_int_eq(be->ops->bias_gradient(be, rows, cols, view_at(bz, 0), 0.25,
+                                            view_at(bg, 1), stride),
+                     BPNN_OK);
+    download(be, bg, grad, 40);
+    double zs[77];
+    download(be, bz, zs, 77);
+    for (size_t j = 0; j < cols; j++) {
+        long double sum = 0;
+        for (size_t i = 0; i < rows; i++)
+            sum += zs[i * cols + j];
+        ck_assert(fabsl(grad[1 + j * stride] - 0.25L * sum) <= tolerance(p) * 100);
+    }
+    ck_assert(grad[0] == 0 && grad[2] == 0);
+    /* logistic loss, stable at |z| up to 30: sum softplus(z) - y z */
+    double loss;
+    ck_assert_int_eq(be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0),
+                                            &loss),
+                     BPNN_OK);
+    long double want = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t k = 0; k < classes; k++) {
+            long double v = zs[i * classes + k];
+            want += log1pl(expl(v)) - (labels[i] == (int)k ? v : 0);
+        }
+    ck_assert(fabsl(loss - want) <= tolerance(p) * fabsl(want) * 10);
+    /* argmax, ties to the first */
+    int32_t classes_out[11];
+    backend_buffer *bc;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, 11, &bc), BPNN_OK);
+    ck_assert_int_eq(be->ops->argmax_rows(be, rows, classes, view_at(ba, 0), view_at(bc, 0)),
+                     BPNN_OK);
+    ck_assert_int_eq(be->ops->download_index(be, view_at(bc, 0), 11, classes_out), BPNN_OK);
+    for (size_t i = 0; i < rows; i++) {
+        size_t best = 0;
+        for (size_t k = 1; k < classes; k++)
+            if (a[i * classes + k] > a[i * classes + best])
+                best = k;
+        ck_assert_int_eq(classes_out[i], (int)best);
+    }
+    backend_release(be, bz), backend_release(be, bb), backend_release(be, ba);
+    backend_release(be, bl), backend_release(be, bd), backend_release(be, bg);
+    backend_release(be, bc);
+    be->ops->destroy(be);
+}
+END_TEST
+
+START_TEST(test_regularization_ops)
+{
+    int p = _i;
+    backend *be = open_precision(p);
+    const size_t rows = 5, cols = 9;
+    double theta[50], grad[50], out[50];
+    fill(theta, 50, 6), fill(grad, 50, 7);
+    backend_buffer *bt = upload(be, theta, 50), *bg = upload(be, grad, 50);
+    ck_assert_int_eq(be->ops->regularize_add(be, rows, cols, view_at(bt, 3), 0.3, view_at(bg, 3)),
+                     BPNN_OK);
+    download(be, bg, out, 50);
+    long double squares = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = 3 + r * cols + c;
+            double want = c == 0 ? grad[i] : grad[i] + 0.3 * theta[i];
+            ck_assert(fabs(out[i] - want) <= tolerance(p));
+            if (c)
+                squares += (long double)theta[i] * theta[i];
+        }
+    ck_assert_msg(out[0] == grad[0] && out[49] == grad[49], "%.17g %.17g %.17g %.17g", out[0], grad[0], out[49], grad[49]);
+    double sum;
+    ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), &sum), BPNN_OK);
+    ck_assert(fabsl(sum - squares) <= 1e-12 * squares);
+    backend_release(be, bt), backend_release(be, bg);
+    be->ops->destroy(be);
+}
+END_TEST
+
+START_TEST(test_vector_ops)
+{
+    int p = _i;
+    backend *be = open_precision(p);
+    const size_t n = 1001;
+    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *out = malloc(n * sizeof *out);
+    fill(x, n, 8), fill(y, n, 9);
+    backend_buffer *bx = upload(be, x, n), *by = upload(be, y, n);
+    double dot, amax;
+    ck_assert_int_eq(be->ops->dot(be, n - 2, view_at(bx, 1), view_at(by, 2), &dot), BPNN_OK);
+    long double want = 0;
+    for (size_t i = 0; i < n - 2; i++)
+        want += (long double)x[1 + i] * y[2 + i];
+    /* accumulated in double in both precisions */
+    ck_assert(fabsl(dot - want) <= 1e-12 * n);
+    ck_assert_int_eq(be->ops->max_abs(be, n, view_at(bx, 0), &amax), BPNN_OK);
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(x[i]));
+    ck_assert(amax == m);
+    ck_assert_int_eq(be->ops->axpy(be, n, -0.5, view_at(bx, 0), view_at(by, 0)), BPNN_OK);
+    download(be, by, out, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(fabs(out[i] - (y[i] - 0.5 * x[i])) <= tolerance(p));
+    ck_assert_int_eq(be->ops->scal(be, n, 3.0, view_at(by, 0)), BPNN_OK);
+    ck_assert_int_eq(be->ops->copy(be, n - 1, view_at(by, 0), view_at(bx, 1)), BPNN_OK);
+    download(be, bx, y, n);
+    ck_assert(y[0] == x[0]);
+    for (size_t i = 1; i < n; i++)
+        ck_assert(fabs(y[i] - 3 * out[i - 1]) <= tolerance(p) * 4);
+    backend_release(be, bx), backend_release(be, by);
+    free(x), free(y), free(out);
+    be->ops->destroy(be);
+}
+END_TEST
+
+/* main() re-executed this program with OPENBLAS_CORETYPE when OpenBLAS had
+ * picked weaker kernels than CPUID allows (what bpnn-cl does). */
+START_TEST(test_blas_core_matches_cpu)
+{
+    const char *best = blas_core_from_cpuid();
+    printf("OpenBLAS core %s, CPUID allows %s\n", openblas_get_corename(), best ? best : "-");
+    ck_assert_msg(!blas_core_is_weaker(), "OpenBLAS runs %s although the CPU can run %s",
+                  openblas_get_corename(), best);
+}
+END_TEST
+
+static Suite *cpu_suite(void)
+{
+    Suite *s = suite_create("cpu_backend");
+    TCase *t = tcase_create("ops");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, test_gemm_all_transposes, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_network_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_regularization_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_vector_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_test(t, test_blas_core_matches_cpu);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    blas_core_reexec_if_weaker(argv);
+    return run_suite(cpu_suite());
+}
