@@ -1,2 +1,89 @@
+/* main.c — bpnn-cl: dispatches to one subcommand per file. */
+#include <locale.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { fputs("bpnn-cl: under construction\n", stderr); return 1; }
+#include <string.h>
+
+#include "backend/blas_core.h"
+#include "cli/cli.h"
+#include "bpnn_config.h"
+#include "io/model_file.h"
+
+#if BPNN_WITH_OPENCL
+#define BPNN_WITH_OPENCL_TEXT ", OpenCL with CLBlast"
+#else
+#define BPNN_WITH_OPENCL_TEXT ", no OpenCL"
+#endif
+
+static const char usage[] =
+    "Usage: bpnn-cl COMMAND [OPTIONS]\n"
+    "Trains classic backpropagation networks (sigmoid layers, regularized logistic\n"
+    "cost, conjugate gradient) on OpenCL devices or the host CPU.\n"
+    "\n"
+    "Commands:\n"
+    "  train      train a network (default: Fashion-MNIST, 784-25-10)\n"
+    "  predict    write the predicted class of every sample as CSV\n"
+    "  eval       accuracy, per-class accuracy and confusion matrix\n"
+    "  gradcheck  compare backpropagation with finite differences\n"
+    "  export     write a model's weight matrices as CSV or .npy\n"
+    "  devices    list the compute devices\n"
+    "  verify     check a device op by op against the CPU path\n"
+    "  bench      time cost-and-gradient evaluations on a device\n"
+    "\n"
+    "  bpnn-cl COMMAND --help   options of a command\n"
+    "  bpnn-cl --version        version, BLAS core and OpenCL support\n"
+    "\n" CLI_EXIT_HELP;
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train},   {"predict", cmd_predict}, {"eval", cmd_eval},
+    {"gradcheck", cmd_gradcheck}, {"export", cmd_export}, {"devices", cmd_devices},
+    {"verify", cmd_verify}, {"bench", cmd_bench},
+};
+
+/* Only async-signal-safe work here: the flag, and the temp file's removal. */
+static void on_signal(int signal_number)
+{
+    (void)signal_number;
+    bpnn_interrupt_flag = 1;
+    bpnn_remove_pending_temp();
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    blas_core_reexec_if_weaker(argv);
+    setlocale(LC_ALL, "C");
+    install_signal_handlers();
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("bpnn-cl %s (OpenBLAS core %s%s)\n", BPNN_VERSION, bpnn_blas_core(),
+               BPNN_WITH_OPENCL_TEXT);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            optind = 1;
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "bpnn-cl: unknown command: %s: see bpnn-cl --help\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages bpnn-cl builds, tests and trains with, when
+# any is missing. Works as root and as a user with sudo.
+set -eu
+packages="gcc meson ninja-build pkg-config python3 check libopenblas-dev zlib1g-dev
+  libjansson-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
+  dataset-fashion-mnist python3-numpy"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+echo "install-deps: installing$missing" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,43 @@
+#include "cli/classify.h"
+
+#include <stdlib.h>
+
+#include "util/error.h"
+
+bpnn_status classify(const char *model_path, const cli_data *data, const cli_device *device,
+                     classification *out)
+{
+    *out = (classification){0};
+    if (!model_path)
+        return bpnn_fail(BPNN_ERR_INVALID, "no model given: --model FILE is required");
+    BPNN_TRY(bpnn_model_load(model_path, &out->model));
+    cli_device opened = *device;
+    opened.precision = out->model->precision;
+    BPNN_TRY(cli_open_device(&opened, &out->device));
+    cli_data read = *data;
+    if (!read.labels_from_given)
+        read.load.label_offset = out->model->label_offset;
+    BPNN_TRY(cli_load_data(&read, "t10k", &out->data, &out->is_fashion));
+    if (out->data.features != (size_t)out->model->sizes[0])
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "sizes do not match: the data have %zu features, the model's input "
+                         "layer %d: %s",
+                         out->data.features, out->model->sizes[0], model_path);
+    if (out->data.labels)
+        BPNN_TRY(bpnn_dataset_check_labels(&out->data, bpnn_model_class_count(out->model),
+                                           data->data_path ? data->data_path
+                                                           : "Fashion-MNIST t10k"));
+    bpnn_normalize_apply(out->model, &out->data);
+    out->predicted = malloc((out->data.rows ? out->data.rows : 1) * sizeof *out->predicted);
+    if (!out->predicted)
+        return bpnn_fail_oom("predictions");
+    return bpnn_predict(out->device, out->model, &out->data, out->predicted);
+}
+
+void classification_free(classification *c)
+{
+    free(c->predicted);
+    bpnn_dataset_free(&c->data);
+    bpnn_model_free(c->model);
+    bpnn_device_close(c->device);
+}

@@ -1,0 +1,337 @@
+/* test_cli.c — bpnn-cl end to end, as a user runs it: training to 100% on a
+ * generated problem, predict/eval/export on its model, and every bad input
+ * answered with one line and the contract's exit status. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *dir;
+static char program[4096];
+
+/* Runs `bpnn-cl ARGS` (a shell fragment); stdout and stderr go to files whose
+ * contents are returned (static buffers, valid until the next call). */
+static int run(const char *args, const char **out, const char **err)
+{
+    static char out_text[1 << 16], err_text[1 << 16];
+    char command[8192];
+    snprintf(command, sizeof command, "cd %s && %s %s >stdout.txt 2>stderr.txt </dev/null", dir,
+             program, args);
+    int status = system(command);
+    ck_assert_msg(status != -1 && WIFEXITED(status), "bpnn-cl did not exit: %s", args);
+    char path[4200];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/stdout.txt", dir);
+    f = fopen(path, "r");
+    out_text[fread(out_text, 1, sizeof out_text - 1, f)] = '\0';
+    fclose(f);
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    f = fopen(path, "r");
+    err_text[fread(err_text, 1, sizeof err_text - 1, f)] = '\0';
+    fclose(f);
+    if (out)
+        *out = out_text;
+    if (err)
+        *err = err_text;
+    return WEXITSTATUS(status);
+}
+
+static void write_file(const char *name, const void *data, size_t size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+    fclose(f);
+}
+
+static char *read_file(const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char text[1 << 20];
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    return strdup(text);
+}
+
+/* Three clusters in the plane, labels written 1..3 (or 0..2) in column 0. */
+static void write_clusters(const char *name, int rows, int label_base)
+{
+    char text[1 << 16];
+    size_t used = (size_t)snprintf(text, sizeof text, "label,x,y\r\n");
+    for (int i = 0; i < rows; i++) {
+        int k = i % 3;
+        double angle = 2.0 * M_PI * k / 3, r = 0.15 * ((i * 7919) % 100) / 100.0;
+        double x = 2 * cos(angle) + r * cos(i * 1.7), y = 2 * sin(angle) + r * sin(i * 1.3);
+        used += (size_t)snprintf(text + used, sizeof text - used, "%d,%.6f,%.6f\r\n",
+                                 k + label_base, x, y);
+    }
+    write_file(name, text, used);
+}
+
+/* One line on stderr, "bpnn-cl: ..." containing `needle`. */
+static void assert_one_line_error(const char *err, const char *needle)
+{
+    ck_assert_msg(strncmp(err, "bpnn-cl: ", 9) == 0, "error line: %s", err);
+    const char *newline = strchr(err, '\n');
+    ck_assert_msg(newline && newline[1] == '\0', "not one line: %s", err);
+    ck_assert_msg(strstr(err, needle) != NULL, "'%s' not in: %s", needle, err);
+}
+
+static void setup(void)
+{
+    dir = test_tmpdir();
+    const char *env = getenv("BPNN_CL");
+    ck_assert_msg(env != NULL, "BPNN_CL names the program under test");
+    snprintf(program, sizeof program, "%s", env);
+}
+
+START_TEST(test_train_predict_eval_export)
+{
+    write_clusters("train.csv", 60, 1);
+    const char *out, *err;
+    ck_assert_int_eq(run("train --data train.csv --labels-from 1 --layers 2,6,3 --lambda 0.01 "
+                         "--max-iter 200 --device cpu --out model.bpnn --json",
+                         &out, &err),
+                     0);
+    ck_assert_msg(strstr(out, "\"train_accuracy\": 1.0") != NULL, "%s\n%s", out, err);
+    static const char *const keys[] = {"final_cost", "iterations", "evaluations", "stop_reason",
+                                       "train_seconds", "total_seconds", "\"device\": \"cpu\"",
+                                       "device_name", "\"precision\": \"f32\"", "layers",
+                                       "lambda", "blas_core", "version"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        ck_assert_msg(strstr(out, keys[i]) != NULL, "no %s in %s", keys[i], out);
+    ck_assert_ptr_null(strstr(out, "test_accuracy")); /* no test set given */
+
+    /* predict: labels printed in the file's own convention (1..3) */
+    ck_assert_int_eq(run("predict --model model.bpnn --data train.csv --labels-from 1 --out "
+                         "pred.csv",
+                         NULL, &err),
+                     0);
+    char *pred = read_file("pred.csv");
+    ck_assert_ptr_nonnull(pred);
+    ck_assert(strncmp(pred, "prediction,label\n", 17) == 0);
+    int rows = 0, agree = 0;
+    for (char *line = strchr(pred, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        int p, l;
+        ck_assert_int_eq(sscanf(line, "%d,%d", &p, &l), 2);
+        ck_assert(l >= 1 && l <= 3 && p >= 1 && p <= 3);
+        ck_assert_int_eq(l, rows % 3 + 1);
+        agree += p == l;
+        rows++;
+    }
+    ck_assert_int_eq(rows, 60);
+    ck_assert_int_eq(agree, 60);
+    free(pred);
+
+    /* the label offset is stored in the model: no --labels-from needed */
+    ck_assert_int_eq(run("eval --model model.bpnn --data train.csv --json", &out, &err), 0);
+    ck_assert_msg(strstr(out, "\"accuracy\": 1.0") != NULL, "%s", out);
+    ck_assert(strstr(out, "per_class_accuracy") && strstr(out, "confusion"));
+    ck_assert_msg(strstr(out, "\"classes\": [\n    \"1\",\n    \"2\",\n    \"3\"") != NULL,
+                  "%s", out);
+    ck_assert_int_eq(run("eval --model model.bpnn --data train.csv", &out, &err), 0);
+    ck_assert(strstr(out, "accuracy: 100.00%") != NULL);
+
+    /* predict without labels: one column */
+    write_file("unlabelled.csv", "0.0,2.0\n2.0,0.0\n", 16);
+    ck_assert_int_eq(run("predict --model model.bpnn --data unlabelled.csv --no-labels", &out,
+                         &err),
+                     0);
+    ck_assert_msg(strcmp(out, "prediction\n2\n1\n") == 0, "%s", out);
+
+    char weights[4200];
+    snprintf(weights, sizeof weights, "%s/w", dir);
+    ck_assert_int_eq(mkdir(weights, 0755), 0);
+    ck_assert_int_eq(run("export --model model.bpnn --out w --format csv", NULL, &err), 0);
+    char *theta = read_file("w/Theta1.csv");
+    ck_assert_ptr_nonnull(theta);
+    int lines = 0, commas = 0;
+    for (char *c = theta; *c; c++)
+        lines += *c == '\n', commas += *c == ',';
+    ck_assert_int_eq(lines, 6);      /* 6 hidden units */
+    ck_assert_int_eq(commas, 6 * 2); /* 3 columns: bias, x, y */
+    free(theta);
+}
+END_TEST
+
+START_TEST(test_gradcheck)
+{
+    const char *out, *err;
+    ck_assert_int_eq(run("gradcheck --json", &out, &err), 0);
+    char *at = strstr(out, "\"relative_difference\": ");
+    ck_assert_ptr_nonnull(at);
+    double rel = strtod(at + 23, NULL);
+    ck_assert_msg(rel > 0 && rel < 1e-9, "%g", rel);
+    ck_assert_int_eq(run("gradcheck --lambda 3 --layers 3,5,4,3", &out, &err), 0);
+    ck_assert(strstr(out, "relative difference:") && strstr(out, "PASS"));
+}
+END_TEST
+
+START_TEST(test_help_and_version)
+{
+    static const char *const commands[] = {"train",   "predict", "eval",   "gradcheck",
+                                           "export",  "devices", "verify", "bench"};
+    const char *out;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", commands[i]);
+        ck_assert_int_eq(run(args, &out, NULL), 0);
+        ck_assert_msg(strstr(out, "Usage: bpnn-cl ") != NULL, "%s: %s", commands[i], out);
+        ck_assert_msg(strstr(out, "Exit status") != NULL, "%s help lacks exit codes", commands[i]);
+    }
+    ck_assert_int_eq(run("--help", &out, NULL), 0);
+    ck_assert(strstr(out, "Commands:") != NULL);
+    ck_assert_int_eq(run("--version", &out, NULL), 0);
+    ck_assert(strncmp(out, "bpnn-cl 0.", 10) == 0);
+}
+END_TEST
+
+/* Each bad request: exit 2, one line naming what and where, and (with
+ * --json) the error object on stdout. */
+START_TEST(test_bad_input)
+{
+    write_clusters("good.csv", 30, 0);
+    write_file("ragged.csv", "0,1,2\n1,3,4\n2,5\n", 16);
+    write_file("text.csv", "0,1,2\n1,x,4\n", 12);
+    unsigned char idx[16 + 8] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
+    write_file("short-images", idx, sizeof idx); /* 3 images of 4 pixels declared, 2 present */
+    write_file("labels", (unsigned char[]){0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 2}, 11);
+    static const struct {
+        const char *args, *needle;
+    } cases[] = {
+        {"train --data missing.csv", "missing.csv"},
+        {"train --data short-images --labels labels", "truncated"},
+        {"train --data ragged.csv --header no", "ragged.csv:3"},
+        {"train --data text.csv --header no", "text.csv:2"},
+        {"train --data good.csv --layers 2,4,2", "label"}, /* 3 classes, 2 outputs */
+        {"train --data good.csv --layers 3,4,3", "features"},
+        {"train --frobnicate", "--frobnicate"},
+        {"train --layers 784,,10", "--layers"},
+        {"train --layers 784", "--layers"},
+        {"train --lambda -1", "--lambda"},
+        {"train --max-iter many", "--max-iter"},
+        {"train --precision f16", "--precision"},
+        {"train --device fpga", "fpga"},
+        {"train --data good.csv --out /nonexistent/m.bpnn", "/nonexistent"},
+        {"predict --model missing.bpnn --data good.csv", "missing.bpnn"},
+        {"predict --model good.csv --data good.csv", "good.csv"},
+        {"eval --data good.csv", "--model"},
+        {"export --model m --out . --format xml", "xml"},
+        {"frobnicate", "frobnicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *out, *err;
+        int status = run(cases[i].args, &out, &err);
+        ck_assert_msg(status == 2, "%s: exit %d: %s", cases[i].args, status, err);
+        assert_one_line_error(err, cases[i].needle);
+    }
+    const char *out, *err;
+    ck_assert_int_eq(run("train --data missing.csv --json", &out, &err), 2);
+    ck_assert_msg(strstr(out, "\"error\": \"") && strstr(out, "\"exit\": 2"), "%s", out);
+}
+END_TEST
+
+START_TEST(test_default_data_missing)
+{
+    const char *err;
+    char args[] = "train --max-iter 1";
+    ck_assert_int_eq(setenv("BPNN_FASHION_MNIST_DIR", "/nonexistent-fashion", 1), 0);
+    int status = run(args, NULL, &err);
+    unsetenv("BPNN_FASHION_MNIST_DIR");
+    ck_assert_int_eq(status, 2);
+    assert_one_line_error(err, "apt-get install dataset-fashion-mnist");
+}
+END_TEST
+
+START_TEST(test_default_data_trains)
+{
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        ck_assert_msg(getenv("CI") == NULL, "CI installs dataset-fashion-mnist");
+        printf("SKIP: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)\n");
+        return;
+    }
+    const char *out, *err;
+    ck_assert_int_eq(run("train --limit 1000 --test-limit 2000 --max-iter 30 --device cpu --json "
+                         "--out f.bpnn",
+                         &out, &err),
+                     0);
+    char *at = strstr(out, "\"test_accuracy\": ");
+    ck_assert_msg(at != NULL, "%s", out);
+    double test = strtod(at + 17, NULL);
+    ck_assert_msg(test > 0.65, "test accuracy %g after 30 iterations", test);
+    ck_assert(strstr(out, "\"layers\": [\n    784,\n    25,\n    10\n  ]") != NULL);
+    ck_assert_int_eq(run("eval --model f.bpnn --limit 500", &out, &err), 0);
+    ck_assert_msg(strstr(out, "Ankle boot") != NULL, "%s", out);
+}
+END_TEST
+
+/* SIGINT mid-run: exit 130 and an existing output untouched, no temp file. */
+START_TEST(test_interrupt)
+{
+    char data[1 << 16];
+    size_t used = 0;
+    for (int i = 0; i < 2000; i++)
+        used += (size_t)snprintf(data + used, sizeof data - used, "%d,%d,%d,%d\n", i % 4,
+                                 (i * 37) % 101, (i * 53) % 97, (i * 11) % 89);
+    write_file("big.csv", data, used);
+    write_file("keep.bpnn", "precious", 8);
+    char command[8192];
+    snprintf(command, sizeof command,
+             "cd %s && exec %s train --data big.csv --layers 3,200,4 --max-iter 100000 --gtol 0 "
+             "--device cpu --out keep.bpnn --quiet",
+             dir, program);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    usleep(1500 * 1000);
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+    char *kept = read_file("keep.bpnn");
+    ck_assert_str_eq(kept, "precious");
+    free(kept);
+    char listing[8192];
+    snprintf(listing, sizeof listing, "ls %s | grep -c tmp", dir);
+    FILE *p = popen(listing, "r");
+    int temps = -1;
+    ck_assert_int_eq(fscanf(p, "%d", &temps), 1);
+    pclose(p);
+    ck_assert_int_eq(temps, 0);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *t = tcase_create("end_to_end");
+    tcase_add_checked_fixture(t, setup, NULL);
+    tcase_set_timeout(t, 180);
+    tcase_add_test(t, test_train_predict_eval_export);
+    tcase_add_test(t, test_gradcheck);
+    tcase_add_test(t, test_help_and_version);
+    tcase_add_test(t, test_bad_input);
+    tcase_add_test(t, test_default_data_missing);
+    tcase_add_test(t, test_default_data_trains);
+    tcase_add_test(t, test_interrupt);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(cli_suite());
+}
