@@ -193,6 +193,9 @@ typedef struct bpnn_train_result {
     double final_cost;
     const char *stop_reason; /* "gtol", "max_iter", "line_search" */
     double train_seconds;
+    /* Bytes that crossed host<->device while the optimizer ran (after the
+     * upload, before the parameters come back). */
+    uint64_t optimizer_transfer_bytes;
 } bpnn_train_result;
 
 /* Trains model->params in place by conjugate gradient on `data`. */
@@ -202,6 +205,35 @@ bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_datase
 /* Predicted classes (0-based) for every row of `data` (normalized already). */
 bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model,
                          const bpnn_dataset *data, int32_t *classes);
+
+/* Times `repeat` cost-and-gradient evaluations (what one CG function
+ * evaluation costs) with the data and parameters already on the device,
+ * after one warm-up evaluation; seconds[i] receives each. */
+bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
+                                  const bpnn_dataset *data, double lambda, int repeat,
+                                  double *seconds);
+
+/* ---- gradient checking --------------------------------------------------- */
+
+/* The seed's debug problem: every Theta_l = sin(1..n)/10 reshaped row-major,
+ * X (m x s_1) by the same rule, labels y_i = i mod K for i = 1..m. */
+bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
+                               bpnn_precision precision, bpnn_model **model, bpnn_dataset *data);
+
+typedef struct bpnn_gradcheck {
+    size_t count;
+    double *backprop;  /* the gradient by backpropagation */
+    double *numeric;   /* by central differences */
+    double cost;
+    double relative_difference; /* ||num - bp|| / ||num + bp|| */
+    double max_abs_difference;
+} bpnn_gradcheck;
+
+/* Central differences with step `epsilon` against backpropagation, on the
+ * debug problem, on `device` (open it in f64 for the seed's 1e-9 check). */
+bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int *sizes, size_t m,
+                                double lambda, double epsilon, bpnn_gradcheck *out);
+void bpnn_gradcheck_free(bpnn_gradcheck *check);
 
 #ifdef __cplusplus
 }

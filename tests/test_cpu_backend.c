@@ -143,22 +143,30 @@ START_TEST(test_network_ops)
     download(be, bd, out, 77);
     for (size_t i = 0; i < 77; i++)
         ck_assert(fabs(out[i] - d[i] * a[i] * (1 - a[i])) <= tolerance(p));
-    /* bias_gradient into a strided column */
-    double grad[40] = {0};
+    /* bias_gradient into a strided column: overwriting (beta 0, NaN there is
+     * never read), then accumulating (beta 0.5) */
+    double grad[40];
+    for (int i = 0; i < 40; i++)
+        grad[i] = i % stride == 1 ? NAN : 1.0;
     backend_buffer *bg = upload(be, grad, 40);
-    ck_assert_int_eq(be->ops->bias_gradient(be, rows, cols, view_at(bz, 0), 0.25,
-                                            view_at(bg, 1), stride),
-                     BPNN_OK);
-    download(be, bg, grad, 40);
     double zs[77];
     download(be, bz, zs, 77);
-    for (size_t j = 0; j < cols; j++) {
-        long double sum = 0;
-        for (size_t i = 0; i < rows; i++)
-            sum += zs[i * cols + j];
-        ck_assert(fabsl(grad[1 + j * stride] - 0.25L * sum) <= tolerance(p) * 100);
+    for (int pass = 0; pass < 2; pass++) {
+        double beta = pass ? 0.5 : 0.0, before[40];
+        download(be, bg, before, 40);
+        ck_assert_int_eq(be->ops->bias_gradient(be, rows, cols, view_at(bz, 0), 0.25, beta,
+                                                view_at(bg, 1), stride),
+                         BPNN_OK);
+        download(be, bg, grad, 40);
+        for (size_t j = 0; j < cols; j++) {
+            long double sum = 0;
+            for (size_t i = 0; i < rows; i++)
+                sum += zs[i * cols + j];
+            long double want = 0.25L * sum + (pass ? beta * before[1 + j * stride] : 0);
+            ck_assert(fabsl(grad[1 + j * stride] - want) <= tolerance(p) * 100);
+        }
+        ck_assert(grad[0] == 1.0 && grad[2] == 1.0);
     }
-    ck_assert(grad[0] == 0 && grad[2] == 0);
     /* logistic loss, stable at |z| up to 30: sum softplus(z) - y z */
     double loss;
     ck_assert_int_eq(be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0),

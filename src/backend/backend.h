@@ -16,7 +16,8 @@
 
 #include "bpnn.h"
 
-typedef struct backend backend;
+/* The public bpnn_device is a backend: one struct, two names. */
+typedef struct bpnn_device backend;
 typedef struct backend_buffer backend_buffer;
 
 typedef struct backend_view {
@@ -60,9 +61,11 @@ typedef struct backend_ops {
     /* delta[i] *= a[i] * (1 - a[i]), i < count. */
     bpnn_status (*sigmoid_gradient_mul)(backend *be, size_t count, backend_view a,
                                         backend_view delta);
-    /* grad[j * grad_stride] = scale * sum_i delta[i,j]. */
+    /* grad[j * grad_stride] = scale * sum_i delta[i,j] + beta * grad[j * grad_stride];
+     * with beta = 0 grad is not read (it may hold anything). */
     bpnn_status (*bias_gradient)(backend *be, size_t rows, size_t cols, backend_view delta,
-                                 double scale, backend_view grad, size_t grad_stride);
+                                 double scale, double beta, backend_view grad,
+                                 size_t grad_stride);
     /* For a Theta of rows x cols (row-major, column 0 bias):
      * grad[r,c] += coef * theta[r,c] for every c >= 1. */
     bpnn_status (*regularize_add)(backend *be, size_t rows, size_t cols, backend_view theta,
@@ -97,7 +100,7 @@ typedef struct backend_stats {
     uint64_t kernel_calls;
 } backend_stats;
 
-struct backend {
+struct bpnn_device {
     const backend_ops *ops;
     bpnn_precision precision;
     char spec[32];          /* resolved device string: "cpu", "opencl:0:0" */
@@ -105,12 +108,15 @@ struct backend {
     char description[256];  /* platform, driver, BLAS core */
     backend_stats stats;
     int profiling;          /* collect kernel/GEMM times in stats (OpenCL events) */
+    /* The core evaluates data sets in blocks of about this many bytes of
+     * input rows, so a block stays in cache from the forward GEMM to the
+     * gradient GEMM; 0: the whole data set at once (devices with their own
+     * memory, where big GEMMs pay). */
+    size_t batch_bytes;
 };
 
-/* Opens the backend `spec` names (see CONTRACT: cpu, gpu, opencl, opencl:P:D, auto). */
-bpnn_status backend_open(const char *spec, bpnn_precision precision, backend **out);
-void backend_close(backend *be);
-
+/* Opening and closing are bpnn_device_open / bpnn_device_close (bpnn.h),
+ * implemented in select.c over these constructors. */
 bpnn_status cpu_backend_create(bpnn_precision precision, backend **out);
 
 /* Thin wrappers so the core reads as algorithm, not as vtable plumbing. */

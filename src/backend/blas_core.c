@@ -83,9 +83,3 @@ const char *bpnn_blas_core(void)
 {
     return openblas_get_corename();
 }
-
-void bpnn_set_threads(int threads)
-{
-    if (threads > 0)
-        openblas_set_num_threads(threads);
-}

@@ -1,4 +1,6 @@
 /* select.c — from a --device string to an opened backend (CONTRACT.md "Devices"). */
+#include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,18 @@ bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_de
                      "use --device cpu",
                      spec);
 #endif
+}
+
+void bpnn_set_threads(int threads)
+{
+    if (threads <= 0)
+        return;
+    openblas_set_num_threads(threads);
+    /* PoCL reads its thread count once, at its first OpenCL call; a value the
+     * user set wins. */
+    char count[16];
+    snprintf(count, sizeof count, "%d", threads);
+    setenv("POCL_MAX_PTHREAD_COUNT", count, 0);
 }
 
 void bpnn_device_close(bpnn_device *device)

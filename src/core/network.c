@@ -1,5 +1,6 @@
 /* network.c — DESIGN.md "The algorithm", over backend ops. Theta_l[:,1:] is
- * always used in place (offset 1, ld = s_l + 1): no column of ones exists. */
+ * always used in place (offset 1, ld = s_l + 1): no column of ones exists.
+ * Rows are evaluated block by block; the gradient GEMMs accumulate. */
 #include "core/network.h"
 
 #include <math.h>
@@ -17,6 +18,18 @@ static backend_view weights_view(backend_buffer *params, const int *sizes, int l
     return view_at(params, bpnn_theta_offset(sizes, l + 1) + 1);
 }
 
+/* Rows per block: what fits the backend's batch_bytes, at least 64 rows so
+ * that GEMMs stay GEMMs, at most all of them. */
+static size_t block_rows(const backend *be, size_t rows, int features)
+{
+    if (be->batch_bytes == 0)
+        return rows;
+    size_t element = be->precision == BPNN_F64 ? sizeof(double) : sizeof(float);
+    size_t fit = be->batch_bytes / ((size_t)features * element);
+    fit = fit < 64 ? 64 : fit;
+    return fit < rows ? fit : rows;
+}
+
 bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_t rows,
                            backend_buffer *x, backend_buffer *labels, int with_gradient,
                            network **out)
@@ -30,19 +43,20 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
     for (int l = 0; l < layer_count; l++)
         net->sizes[l] = sizes[l];
     net->rows = rows;
+    net->block_rows = block_rows(be, rows, sizes[0]);
     net->x = x;
     net->labels = labels;
-    net->activation[0] = x;
     bpnn_status status = BPNN_OK;
     int last = layer_count - 1;
     for (int l = 1; l <= last && status == BPNN_OK; l++) {
-        size_t count = rows * (size_t)sizes[l];
+        size_t count = net->block_rows * (size_t)sizes[l];
         status = backend_alloc(be, BACKEND_REAL, count, &net->activation[l]);
         if (status == BPNN_OK && with_gradient)
             status = backend_alloc(be, BACKEND_REAL, count, &net->delta[l]);
     }
     if (status == BPNN_OK)
-        status = backend_alloc(be, BACKEND_REAL, rows * (size_t)sizes[last], &net->output_z);
+        status = backend_alloc(be, BACKEND_REAL, net->block_rows * (size_t)sizes[last],
+                               &net->output_z);
     if (status != BPNN_OK) {
         network_free(net);
         return status;
@@ -63,18 +77,26 @@ void network_free(network *net)
     free(net);
 }
 
-bpnn_status network_forward(network *net, backend_buffer *params)
+/* A_l of the block starting at row `first`: the data itself for l = 0. */
+static backend_view layer_input(network *net, int l, size_t first)
+{
+    return l == 0 ? view_at(net->x, first * (size_t)net->sizes[0])
+                  : view_at(net->activation[l], 0);
+}
+
+/* Forward pass over `m` rows from `first`: afterwards activation[L-1] holds
+ * H and output_z holds Z_L for those rows. */
+static bpnn_status forward(network *net, backend_buffer *params, size_t first, size_t m)
 {
     backend *be = net->be;
     const int *s = net->sizes;
-    size_t m = net->rows;
     int last = net->layer_count - 1;
     for (int l = 0; l < last; l++) {
         /* Z = A_l Theta_l[:,1:]^T, then Z += bias and A_{l+1} = sigmoid(Z); hidden
          * layers keep only A (in place), the output keeps Z for the loss. */
         backend_buffer *z = l + 1 == last ? net->output_z : net->activation[l + 1];
         BPNN_TRY(be->ops->gemm(be, 0, 1, m, (size_t)s[l + 1], (size_t)s[l], 1.0,
-                               view_at(net->activation[l], 0), (size_t)s[l],
+                               layer_input(net, l, first), (size_t)s[l],
                                weights_view(params, s, l), (size_t)s[l] + 1, 0.0, view_at(z, 0),
                                (size_t)s[l + 1]));
         BPNN_TRY(be->ops->bias_sigmoid(be, m, (size_t)s[l + 1], theta_view(params, s, l),
@@ -84,42 +106,25 @@ bpnn_status network_forward(network *net, backend_buffer *params)
     return BPNN_OK;
 }
 
-static bpnn_status regularization(network *net, backend_buffer *params, double *sum)
-{
-    backend *be = net->be;
-    *sum = 0;
-    for (int l = 0; l + 1 < net->layer_count; l++) {
-        double part;
-        BPNN_TRY(be->ops->sum_squares_nonbias(be, (size_t)net->sizes[l + 1],
-                                              (size_t)net->sizes[l] + 1,
-                                              theta_view(params, net->sizes, l), &part));
-        *sum += part;
-    }
-    return BPNN_OK;
-}
-
-static bpnn_status backward(network *net, backend_buffer *params, double lambda,
+/* Adds the block's share to the gradient (the first block overwrites it):
+ * grad Theta_l[:,1:] += D_{l+1}^T A_l / m, grad Theta_l[:,0] += colsum(D_{l+1}) / m. */
+static bpnn_status backward(network *net, backend_buffer *params, size_t first, size_t m,
                             backend_buffer *grad)
 {
     backend *be = net->be;
     const int *s = net->sizes;
-    size_t m = net->rows;
     int last = net->layer_count - 1;
-    double inv_m = 1.0 / (double)m;
+    double inv_m = 1.0 / (double)net->rows, beta = first == 0 ? 0.0 : 1.0;
     BPNN_TRY(be->ops->output_delta(be, m, (size_t)s[last], view_at(net->activation[last], 0),
-                                   view_at(net->labels, 0), view_at(net->delta[last], 0)));
+                                   view_at(net->labels, first), view_at(net->delta[last], 0)));
     for (int l = last - 1; l >= 0; l--) {
         size_t fan_in = (size_t)s[l], fan_out = (size_t)s[l + 1];
         backend_view d = view_at(net->delta[l + 1], 0);
-        /* grad Theta_l[:,1:] = D_{l+1}^T A_l / m (+ lambda/m Theta_l[:,1:]) */
         BPNN_TRY(be->ops->gemm(be, 1, 0, fan_out, fan_in, m, inv_m, d, fan_out,
-                               view_at(net->activation[l], 0), fan_in, 0.0,
+                               layer_input(net, l, first), fan_in, beta,
                                weights_view(grad, s, l), fan_in + 1));
-        BPNN_TRY(be->ops->bias_gradient(be, m, fan_out, d, inv_m, theta_view(grad, s, l),
+        BPNN_TRY(be->ops->bias_gradient(be, m, fan_out, d, inv_m, beta, theta_view(grad, s, l),
                                         fan_in + 1));
-        if (lambda != 0)
-            BPNN_TRY(be->ops->regularize_add(be, fan_out, fan_in + 1, theta_view(params, s, l),
-                                             lambda * inv_m, theta_view(grad, s, l)));
         if (l == 0)
             break; /* D_1, the input's delta, would be a whole GEMM for nothing */
         /* D_l = (D_{l+1} Theta_l[:,1:]) .* a_l (1 - a_l) */
@@ -132,30 +137,61 @@ static bpnn_status backward(network *net, backend_buffer *params, double lambda,
     return BPNN_OK;
 }
 
+/* lambda/2 sum ||Theta_l[:,1:]||^2 into *squares, and its gradient added. */
+static bpnn_status regularize(network *net, backend_buffer *params, double lambda,
+                              backend_buffer *grad, double *squares)
+{
+    backend *be = net->be;
+    *squares = 0;
+    for (int l = 0; l + 1 < net->layer_count; l++) {
+        size_t rows = (size_t)net->sizes[l + 1], cols = (size_t)net->sizes[l] + 1;
+        double part;
+        BPNN_TRY(be->ops->sum_squares_nonbias(be, rows, cols, theta_view(params, net->sizes, l),
+                                              &part));
+        *squares += part;
+        if (grad)
+            BPNN_TRY(be->ops->regularize_add(be, rows, cols, theta_view(params, net->sizes, l),
+                                             lambda / (double)net->rows,
+                                             theta_view(grad, net->sizes, l)));
+    }
+    return BPNN_OK;
+}
+
 bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda,
                                   double *cost, backend_buffer *grad)
 {
     backend *be = net->be;
-    int last = net->layer_count - 1;
-    double m = (double)net->rows;
-    BPNN_TRY(network_forward(net, params));
-    double loss, squares = 0;
-    BPNN_TRY(be->ops->logistic_loss(be, net->rows, (size_t)net->sizes[last],
-                                    view_at(net->output_z, 0), view_at(net->labels, 0), &loss));
+    size_t classes = (size_t)net->sizes[net->layer_count - 1];
+    double loss = 0, squares = 0;
+    for (size_t first = 0; first < net->rows; first += net->block_rows) {
+        size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
+        double part;
+        BPNN_TRY(forward(net, params, first, m));
+        BPNN_TRY(be->ops->logistic_loss(be, m, classes, view_at(net->output_z, 0),
+                                        view_at(net->labels, first), &part));
+        loss += part;
+        if (grad)
+            BPNN_TRY(backward(net, params, first, m, grad));
+    }
     if (lambda != 0)
-        BPNN_TRY(regularization(net, params, &squares));
+        BPNN_TRY(regularize(net, params, lambda, grad, &squares));
+    double m = (double)net->rows;
     *cost = loss / m + lambda / (2.0 * m) * squares;
-    if (grad)
-        BPNN_TRY(backward(net, params, lambda, grad));
     return BPNN_OK;
 }
 
 bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer *classes)
 {
+    backend *be = net->be;
     int last = net->layer_count - 1;
-    BPNN_TRY(network_forward(net, params));
-    return net->be->ops->argmax_rows(net->be, net->rows, (size_t)net->sizes[last],
-                                     view_at(net->activation[last], 0), view_at(classes, 0));
+    for (size_t first = 0; first < net->rows; first += net->block_rows) {
+        size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
+        BPNN_TRY(forward(net, params, first, m));
+        BPNN_TRY(be->ops->argmax_rows(be, m, (size_t)net->sizes[last],
+                                      view_at(net->activation[last], 0),
+                                      view_at(classes, first)));
+    }
+    return BPNN_OK;
 }
 
 bpnn_status network_upload_data(backend *be, const bpnn_dataset *data, backend_buffer **x,

@@ -5,17 +5,20 @@
 
 #include "backend/backend.h"
 
-/* The device-side working set for one batch of `rows` samples. */
+/* The device-side working set for a data set of `rows` samples, evaluated
+ * in blocks of block_rows (the backend's batch_bytes decides): activations
+ * and deltas hold one block. */
 typedef struct network {
     backend *be;
     int layer_count;
     int sizes[BPNN_MAX_LAYERS];
     size_t rows;
-    backend_buffer *x;                         /* rows x sizes[0]; not owned */
-    backend_buffer *labels;                    /* rows int32; not owned, may be NULL */
-    backend_buffer *activation[BPNN_MAX_LAYERS]; /* [l], l >= 1: rows x sizes[l]; [0] = x */
-    backend_buffer *output_z;                  /* rows x K, output pre-activations */
-    backend_buffer *delta[BPNN_MAX_LAYERS];    /* [l], l >= 2 (0-based l >= 1); no input delta */
+    size_t block_rows;
+    backend_buffer *x;                           /* rows x sizes[0]; not owned */
+    backend_buffer *labels;                      /* rows int32; not owned, may be NULL */
+    backend_buffer *activation[BPNN_MAX_LAYERS]; /* [l], l >= 1: block x sizes[l] */
+    backend_buffer *output_z;                    /* block x K, output pre-activations */
+    backend_buffer *delta[BPNN_MAX_LAYERS];      /* [l], l >= 1; the input has none */
 } network;
 
 /* with_gradient = 0 allocates what a forward pass needs, no deltas. */
@@ -24,12 +27,10 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
                            network **out);
 void network_free(network *net);
 
-/* Forward pass: afterwards activation[L-1] holds H and output_z holds Z_L. */
-bpnn_status network_forward(network *net, backend_buffer *params);
 /* The regularized cost J and, when grad is not NULL, its gradient. */
 bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda,
                                   double *cost, backend_buffer *grad);
-/* Forward pass, then the argmax class of every row into `classes` (INDEX). */
+/* The argmax class of every row into `classes` (INDEX, rows long). */
 bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer *classes);
 
 /* Uploads a host data set (and its labels when present) to the backend. */

@@ -68,6 +68,37 @@ bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model,
     return status;
 }
 
+bpnn_status bpnn_time_evaluations(bpnn_device *be, const bpnn_model *model,
+                                  const bpnn_dataset *data, double lambda, int repeat,
+                                  double *seconds)
+{
+    BPNN_TRY(check_shapes(model, data, 1));
+    backend_buffer *x = NULL, *labels = NULL, *params = NULL, *grad = NULL;
+    network *net = NULL;
+    bpnn_status status = network_upload_data(be, data, &x, &labels);
+    if (status == BPNN_OK)
+        status = upload_params(be, model, &params);
+    if (status == BPNN_OK)
+        status = backend_alloc(be, BACKEND_REAL, model->param_count, &grad);
+    if (status == BPNN_OK)
+        status = network_create(be, model->layer_count, model->sizes, data->rows, x, labels, 1,
+                                &net);
+    for (int i = -1; status == BPNN_OK && i < repeat; i++) {
+        double cost, started = bpnn_now();
+        status = network_cost_gradient(net, params, lambda, &cost, grad);
+        if (status == BPNN_OK) /* cost came back, so the work is done */
+            status = be->ops->finish(be);
+        if (i >= 0)
+            seconds[i] = bpnn_now() - started;
+    }
+    network_free(net);
+    backend_release(be, grad);
+    backend_release(be, params);
+    backend_release(be, labels);
+    backend_release(be, x);
+    return status;
+}
+
 /* A data set on the device with what measuring its accuracy needs. */
 typedef struct scored_set {
     const bpnn_dataset *data;

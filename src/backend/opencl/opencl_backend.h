@@ -1,0 +1,101 @@
+/* opencl_backend.h — the OpenCL backend seen from outside: device listing,
+ * opening by --device string, and a few hooks for tests.
+ *
+ * No OpenCL types cross this header, so select.c, the CLI and the tests
+ * include it without the OpenCL headers.
+ *
+ * Device strings (CONTRACT.md "Devices"), enumeration order being platforms
+ * in clGetPlatformIDs order and, within each, devices of every type in
+ * clGetDeviceIDs order (the order of `clinfo -l`):
+ *   "gpu"         the first GPU;
+ *   "opencl"      the first GPU, else the first accelerator, else the first
+ *                 CPU device (any other type last);
+ *   "opencl:P:D"  platform P, device D, both 0-based;
+ *   "auto"        the first GPU that has the requested precision; when there
+ *                 is none, opencl_backend_open returns BPNN_OK with *out NULL
+ *                 and the caller falls back to the CPU backend.
+ *
+ * Environment:
+ *   BPNN_KERNEL_DIR             read common.cl, network.cl, reduce.cl from this
+ *                               folder instead of the copies embedded at build
+ *                               time (kernel development; the tests use it to
+ *                               reach the build-failure path).
+ *   BPNN_OPENCL_ASSUME_NO_FP64  when set to 1, every device is treated as
+ *                               lacking cl_khr_fp64: f64 is refused (exit 2)
+ *                               and f32 reductions use compensated float
+ *                               summation, as on such a device. */
+#ifndef BPNN_OPENCL_BACKEND_H
+#define BPNN_OPENCL_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+typedef struct opencl_device_info {
+    int platform_index;
+    int device_index;
+    char spec[32];              /* "opencl:P:D" */
+    char name[128];
+    char vendor[128];
+    const char *type;           /* "GPU", "CPU", "accelerator", "other" */
+    int is_gpu;
+    unsigned compute_units;
+    uint64_t global_memory;     /* bytes */
+    uint64_t max_allocation;    /* bytes, CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    int fp64;                   /* cl_khr_fp64 (as the simulation above sees it) */
+    char device_version[128];   /* "OpenCL 3.0 PoCL ..." */
+    char driver_version[64];
+    char platform_name[128];
+    char platform_version[128];
+} opencl_device_info;
+
+/* Every OpenCL device in enumeration order. No platform at all is not an
+ * error: BPNN_OK with *count 0 (and *out NULL). Free with free(). */
+bpnn_status opencl_list_devices(opencl_device_info **out, size_t *count);
+
+/* Opens the device `spec` names (above) in `precision`. Errors: BPNN_ERR_INVALID
+ * (exit 2) for a string that names no device, listing the devices found, and for
+ * f64 on a device without cl_khr_fp64; BPNN_ERR_RUNTIME (exit 1) for a driver
+ * failure, including a kernel build failure (its log in the message). */
+bpnn_status opencl_backend_open(const char *spec, bpnn_precision precision, backend **out);
+
+/* Which device of `list` (as opencl_list_devices gives it) `spec` names in
+ * `precision`: its index, or -1 when none does ("auto": no GPU with that
+ * precision, so the CPU). An f64 request on a device without fp64 still
+ * resolves; opening it then fails. */
+long opencl_resolve(const opencl_device_info *list, size_t count, const char *spec,
+                    bpnn_precision precision);
+
+/* 1 when some OpenCL GPU has `precision` (what "auto" would open), else 0;
+ * never fails (no platform: 0). */
+int opencl_gpu_available(bpnn_precision precision);
+
+/* 1 when an OpenCL platform with at least one device exists (test probes). */
+int opencl_platform_available(void);
+
+/* The kernel sources embedded at build time, in build order. */
+size_t opencl_kernel_source_count(void);
+const char *opencl_kernel_source_name(size_t index);
+const char *opencl_kernel_source_text(size_t index, size_t *length);
+
+/* ---- test hooks ---- */
+
+/* Which CLBlast GEMM implementation the backend's device uses from now on, by
+ * overriding the "GemmRoutine" parameter XGEMM_MIN_INDIRECT_SIZE for its
+ * precision. The override is process-wide (CLBlast keeps no per-queue state);
+ * OPENCL_GEMM_DEFAULT restores the tuned value with CLBlastClearCache(). */
+typedef enum opencl_gemm_path {
+    OPENCL_GEMM_DEFAULT = 0,
+    OPENCL_GEMM_DIRECT = 1,
+    OPENCL_GEMM_INDIRECT = 2
+} opencl_gemm_path;
+bpnn_status opencl_backend_force_gemm_path(backend *be, opencl_gemm_path path);
+
+/* Bytes held by the backend's one GEMM temp buffer (grows, never shrinks). */
+size_t opencl_backend_gemm_temp_bytes(const backend *be);
+
+/* 1 when the backend's reductions accumulate in double, 0 when compensated in float. */
+int opencl_backend_accumulates_in_double(const backend *be);
+
+#endif

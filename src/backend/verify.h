@@ -1,0 +1,47 @@
+/* verify.h — proves a backend against the CPU backend, op by op.
+ *
+ * Every op of backend_ops runs on the same random inputs, at awkward sizes
+ * (1, odd, primes, not multiples of any work-group size) and at non-zero
+ * offsets, on both backends; per op the error is CONTRACT.md's
+ *     max|x - ref| / max|ref|     (max|x - ref| when every ref is 0)
+ * over all the op's outputs and cases, ref being the CPU backend's result.
+ * A NaN where the reference is finite counts as an infinite error.
+ *
+ * Thresholds (the same for every device):
+ *               element-wise ops     GEMM and reductions
+ *     f64       1e-12                1e-10
+ *     f32       1e-5                 1e-4
+ * argmax_rows and the label round trip compare integers: the error is the
+ * fraction of rows that differ, threshold 0. Nothing here prints; the caller
+ * (the CLI's verify command, the tests) reports. */
+#ifndef BPNN_BACKEND_VERIFY_H
+#define BPNN_BACKEND_VERIFY_H
+
+#include "backend/backend.h"
+
+typedef struct backend_verify_result {
+    const char *op;            /* "gemm NT", "dot", ... (static storage) */
+    bpnn_precision precision;
+    double error;              /* largest over the op's cases */
+    double threshold;
+    int passed;                /* error <= threshold and every call succeeded */
+    int cases;                 /* size cases run */
+    char worst_case[96];       /* the sizes where the error was largest */
+    bpnn_status status;        /* BPNN_OK, or the failure of a call (then passed is 0) */
+    char message[512];         /* that failure's message */
+} backend_verify_result;
+
+typedef void (*backend_verify_report)(const backend_verify_result *result, void *user);
+
+/* Runs the ops whose names start with `only` (NULL or "": every op) on `device`
+ * and on `cpu` (the same precision), calling `report` once per op. *failures
+ * (may be NULL) gets the number of ops that did not pass. Returns BPNN_OK when
+ * the comparison ran, whatever it found; an error only when it could not run
+ * (different precisions, host memory). */
+bpnn_status backend_verify(backend *device, backend *cpu, const char *only,
+                           backend_verify_report report, void *user, int *failures);
+
+/* The thresholds above, by kind of op. */
+double backend_verify_threshold(bpnn_precision precision, int is_reduction);
+
+#endif

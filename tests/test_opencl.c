@@ -1,0 +1,925 @@
+/* test_opencl.c — the OpenCL backend against the CPU backend, op by op and
+ * through the core, and its error paths.
+ *
+ * Runs under CK_FORK=no (tests/meson.build): every OpenCL call happens inside
+ * a test function, never in main() before Check could fork. Without an OpenCL
+ * platform the tests skip with a message on stderr, except in CI (CI set),
+ * where that is a failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/opencl/opencl_backend.h"
+#include "backend/verify.h"
+#include "testutil.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+/* ---- probing ------------------------------------------------------------------ */
+
+static int in_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && ci[0] && strcmp(ci, "0") != 0 && strcmp(ci, "false") != 0;
+}
+
+static int opencl_ready(const char *test)
+{
+    static int available = -1;
+    if (available < 0)
+        available = opencl_platform_available();
+    if (available)
+        return 1;
+    if (in_ci())
+        ck_abort_msg("%s: no OpenCL platform, and CI is set: the OpenCL tests must run in CI "
+                     "(install pocl-opencl-icd)",
+                     test);
+    fprintf(stderr, "SKIP %s: no OpenCL platform found; OpenCL tests are skipped outside CI\n",
+            test);
+    return 0;
+}
+
+#define REQUIRE_OPENCL()              \
+    do {                              \
+        if (!opencl_ready(__func__))  \
+            return;                   \
+    } while (0)
+
+static int first_device_has_fp64(void)
+{
+    opencl_device_info *list;
+    size_t n;
+    ck_assert_int_eq(opencl_list_devices(&list, &n), BPNN_OK);
+    int fp64 = 0;
+    backend *be;
+    /* the device "opencl" resolves to */
+    if (opencl_backend_open("opencl", BPNN_F32, &be) == BPNN_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(list[i].spec, be->spec) == 0)
+                fp64 = list[i].fp64;
+        bpnn_device_close(be);
+    }
+    free(list);
+    return fp64;
+}
+
+static backend *open_or_fail(const char *spec, bpnn_precision precision)
+{
+    backend *be = NULL;
+    bpnn_status status = opencl_backend_open(spec, precision, &be);
+    ck_assert_msg(status == BPNN_OK && be, "opening %s %s: %s", spec,
+                  bpnn_precision_name(precision), bpnn_error_message());
+    return be;
+}
+
+static backend *open_cpu(bpnn_precision precision)
+{
+    backend *be = NULL;
+    ck_assert_int_eq(cpu_backend_create(precision, &be), BPNN_OK);
+    return be;
+}
+
+#define ck_assert_contains(haystack, needle)                                              \
+    ck_assert_msg(strstr((haystack), (needle)) != NULL, "expected \"%s\" in: %s", (needle), \
+                  (haystack))
+
+/* ---- devices and selection ---------------------------------------------------- */
+
+START_TEST(test_list_devices)
+{
+    REQUIRE_OPENCL();
+    opencl_device_info *list;
+    size_t n;
+    ck_assert_int_eq(opencl_list_devices(&list, &n), BPNN_OK);
+    ck_assert_uint_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        char spec[32];
+        snprintf(spec, sizeof spec, "opencl:%d:%d", list[i].platform_index, list[i].device_index);
+        ck_assert_str_eq(list[i].spec, spec);
+        ck_assert(list[i].name[0]);
+        ck_assert(list[i].platform_name[0]);
+        ck_assert(list[i].driver_version[0]);
+        ck_assert_uint_gt(list[i].compute_units, 0);
+        ck_assert(list[i].global_memory > 0);
+        ck_assert(list[i].max_allocation > 0 && list[i].max_allocation <= list[i].global_memory);
+        printf("device %s: %s (%s), %u compute units, %.1f GiB, max alloc %.1f GiB, fp64 %s, "
+               "driver %s, %s\n",
+               list[i].spec, list[i].name, list[i].type, list[i].compute_units,
+               (double)list[i].global_memory / (1u << 30),
+               (double)list[i].max_allocation / (1u << 30), list[i].fp64 ? "yes" : "no",
+               list[i].driver_version, list[i].platform_name);
+    }
+    /* every listed device opens by its index */
+    backend *be = open_or_fail(list[0].spec, BPNN_F32);
+    ck_assert_str_eq(be->spec, list[0].spec);
+    ck_assert_str_eq(be->name, list[0].name);
+    ck_assert_contains(be->description, list[0].platform_name);
+    bpnn_device_close(be);
+    free(list);
+}
+END_TEST
+
+START_TEST(test_bad_device_strings)
+{
+    REQUIRE_OPENCL();
+    static const char *const bad[] = {"opencl:9:9", "opencl:0:99", "opencl:x", "opencl:0",
+                                      "opencl:0:0:0", "opencl:-1:0", "fpga", "", "GPU"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        backend *be = (backend *)1;
+        bpnn_status status = bpnn_device_open(bad[i], BPNN_F32, &be);
+        ck_assert_msg(status == BPNN_ERR_INVALID, "--device \"%s\": status %d (%s)", bad[i],
+                      status, bpnn_error_message());
+        ck_assert_ptr_null(be);
+        ck_assert_contains(bpnn_error_message(), bad[i]);
+        /* the backend's own parser refuses them too */
+        be = (backend *)1;
+        ck_assert_int_eq(opencl_backend_open(bad[i], BPNN_F32, &be), BPNN_ERR_INVALID);
+        ck_assert_ptr_null(be);
+    }
+    /* out of range: the message lists what exists */
+    backend *be;
+    ck_assert_int_eq(bpnn_device_open("opencl:9:9", BPNN_F32, &be), BPNN_ERR_INVALID);
+    ck_assert_contains(bpnn_error_message(), "no such OpenCL device");
+    ck_assert_contains(bpnn_error_message(), "opencl:0:0");
+    ck_assert_contains(bpnn_error_message(), "--device cpu");
+    printf("opencl:9:9 -> %s\n", bpnn_error_message());
+}
+END_TEST
+
+START_TEST(test_gpu_without_gpu)
+{
+    REQUIRE_OPENCL();
+    opencl_device_info *list;
+    size_t n;
+    ck_assert_int_eq(opencl_list_devices(&list, &n), BPNN_OK);
+    const opencl_device_info *gpu = NULL;
+    for (size_t i = 0; i < n && !gpu; i++)
+        if (list[i].is_gpu)
+            gpu = &list[i];
+    backend *be = NULL;
+    bpnn_status status = bpnn_device_open("gpu", BPNN_F32, &be);
+    if (gpu) {
+        /* a machine with a GPU: --device gpu is that GPU */
+        ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+        ck_assert_str_eq(be->spec, gpu->spec);
+        printf("--device gpu -> %s (%s)\n", be->spec, be->name);
+        bpnn_device_close(be);
+        ck_assert_int_eq(opencl_gpu_available(BPNN_F32), 1);
+    } else {
+        ck_assert_int_eq(status, BPNN_ERR_INVALID);
+        ck_assert_ptr_null(be);
+        const char *m = bpnn_error_message();
+        printf("--device gpu -> %s\n", m);
+        ck_assert_contains(m, "no OpenCL GPU found");
+        ck_assert_contains(m, list[0].spec); /* the devices found */
+        ck_assert_contains(m, list[0].name);
+        ck_assert_contains(m, "--device opencl");
+        ck_assert_contains(m, "--device cpu");
+        ck_assert_int_eq(opencl_gpu_available(BPNN_F32), 0);
+        /* auto falls back to the CPU */
+        ck_assert_int_eq(opencl_backend_open("auto", BPNN_F32, &be), BPNN_OK);
+        ck_assert_ptr_null(be);
+        ck_assert_int_eq(bpnn_device_open("auto", BPNN_F32, &be), BPNN_OK);
+        ck_assert_str_eq(be->spec, "cpu");
+        bpnn_device_close(be);
+    }
+    free(list);
+}
+END_TEST
+
+START_TEST(test_no_fp64)
+{
+    REQUIRE_OPENCL();
+    setenv("BPNN_OPENCL_ASSUME_NO_FP64", "1", 1);
+    backend *be = (backend *)1;
+    bpnn_status status = bpnn_device_open("opencl", BPNN_F64, &be);
+    const char *m = bpnn_error_message();
+    printf("f64 without fp64 -> %s\n", m);
+    int listed_fp64 = 1;
+    opencl_device_info *list;
+    size_t n;
+    if (opencl_list_devices(&list, &n) == BPNN_OK) {
+        listed_fp64 = n > 0 && list[0].fp64;
+        free(list);
+    }
+    int gpu_f64 = opencl_gpu_available(BPNN_F64);
+    /* f32 still opens, with compensated float sums */
+    backend *f32 = NULL;
+    bpnn_status f32_status = opencl_backend_open("opencl", BPNN_F32, &f32);
+    unsetenv("BPNN_OPENCL_ASSUME_NO_FP64");
+
+    ck_assert_int_eq(status, BPNN_ERR_INVALID);
+    ck_assert_ptr_null(be);
+    ck_assert_contains(m, "f64 not supported");
+    ck_assert_contains(m, "cl_khr_fp64");
+    ck_assert_contains(m, "--precision f32");
+    ck_assert_int_eq(listed_fp64, 0);
+    ck_assert_int_eq(gpu_f64, 0);
+    ck_assert_msg(f32_status == BPNN_OK, "%s", bpnn_error_message());
+    ck_assert_int_eq(opencl_backend_accumulates_in_double(f32), 0);
+    bpnn_device_close(f32);
+}
+END_TEST
+
+/* ---- op by op against the CPU ------------------------------------------------- */
+
+typedef struct verify_tally {
+    int ops;
+    int failed;
+    char failures[1024];
+} verify_tally;
+
+static void print_result(const backend_verify_result *r, void *user)
+{
+    verify_tally *t = user;
+    t->ops++;
+    printf("  %-28s %s  error %-10.3g threshold %-7.0e %s  (%d cases; worst %s)%s%s\n", r->op,
+           bpnn_precision_name(r->precision), r->error, r->threshold,
+           r->passed ? "PASS" : "FAIL", r->cases, r->worst_case, r->status ? ": " : "",
+           r->status ? r->message : "");
+    if (!r->passed) {
+        t->failed++;
+        size_t used = strlen(t->failures);
+        snprintf(t->failures + used, sizeof t->failures - used, "%s%s (%.3g: %s)",
+                 used ? ", " : "", r->op, r->error, r->message);
+    }
+    fflush(stdout);
+}
+
+/* Verifies the device `spec` in `precision` (ops starting with `only`), every op passing. */
+static void verify_device(backend *dev, const char *only, int expected_ops)
+{
+    backend *cpu = open_cpu(dev->precision);
+    verify_tally tally = {0};
+    int failures = -1;
+    printf("verify %s %s%s%s:\n", dev->spec, bpnn_precision_name(dev->precision),
+           only ? " ops " : "", only ? only : "");
+    double t0 = bpnn_now();
+    ck_assert_int_eq(backend_verify(dev, cpu, only, print_result, &tally, &failures), BPNN_OK);
+    printf("  %d ops in %.2f s\n", tally.ops, bpnn_now() - t0);
+    bpnn_device_close(cpu);
+    ck_assert_msg(failures == 0 && tally.failed == 0, "%d ops failed: %s", tally.failed,
+                  tally.failures);
+    if (expected_ops > 0)
+        ck_assert_int_eq(tally.ops, expected_ops);
+}
+
+#define ALL_OPS 19 /* backend_verify's table */
+
+START_TEST(test_verify_f32)
+{
+    REQUIRE_OPENCL();
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    verify_device(dev, NULL, ALL_OPS);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_verify_f64)
+{
+    REQUIRE_OPENCL();
+    if (!first_device_has_fp64()) {
+        /* then f64 must be refused; test_no_fp64 checks the message */
+        backend *be;
+        ck_assert_int_eq(opencl_backend_open("opencl", BPNN_F64, &be), BPNN_ERR_INVALID);
+        printf("device without fp64: f64 verify not applicable\n");
+        return;
+    }
+    backend *dev = open_or_fail("opencl", BPNN_F64);
+    ck_assert_int_eq(opencl_backend_accumulates_in_double(dev), 1);
+    verify_device(dev, NULL, ALL_OPS);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_verify_f32_compensated)
+{
+    REQUIRE_OPENCL();
+    /* the float-only path of the reductions, as on a device without fp64 */
+    setenv("BPNN_OPENCL_ASSUME_NO_FP64", "1", 1);
+    backend *dev = NULL;
+    bpnn_status status = opencl_backend_open("opencl", BPNN_F32, &dev);
+    unsetenv("BPNN_OPENCL_ASSUME_NO_FP64");
+    ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+    ck_assert_int_eq(opencl_backend_accumulates_in_double(dev), 0);
+    verify_device(dev, NULL, ALL_OPS);
+
+    /* compensation at work: 1 + n * 1e-8 in float loses every small term
+     * without it; the result must be within a few float ulps of the truth. */
+    size_t n = 100000;
+    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    ck_assert(x && y);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = i == 0 ? 1.0 : 1e-4;
+        y[i] = i == 0 ? 1.0 : 1e-4;
+    }
+    backend_buffer *bx, *by;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &bx), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &by), BPNN_OK);
+    ck_assert_int_eq(dev->ops->upload(dev, view_at(bx, 0), n, x), BPNN_OK);
+    ck_assert_int_eq(dev->ops->upload(dev, view_at(by, 0), n, y), BPNN_OK);
+    double dot = 0, exact = 0;
+    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(bx, 0), view_at(by, 0), &dot), BPNN_OK);
+    float term = (float)1e-4 * (float)1e-4; /* each product is rounded to float first */
+    exact = 1.0 + (double)(n - 1) * (double)term;
+    printf("compensated dot: %.9g, exact %.9g\n", dot, exact);
+    ck_assert_rel(dot, exact, 1e-6);
+    backend_release(dev, bx);
+    backend_release(dev, by);
+    free(x);
+    free(y);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_gemm_paths)
+{
+    REQUIRE_OPENCL();
+    int precisions = first_device_has_fp64() ? 2 : 1;
+    for (int p = 0; p < precisions; p++) {
+        bpnn_precision precision = p ? BPNN_F64 : BPNN_F32;
+        backend *dev = open_or_fail("opencl", precision);
+        size_t start_bytes = opencl_backend_gemm_temp_bytes(dev);
+
+        ck_assert_int_eq(opencl_backend_force_gemm_path(dev, OPENCL_GEMM_DIRECT), BPNN_OK);
+        printf("direct GEMM:\n");
+        verify_device(dev, "gemm", 4);
+        size_t direct_bytes = opencl_backend_gemm_temp_bytes(dev);
+
+        ck_assert_int_eq(opencl_backend_force_gemm_path(dev, OPENCL_GEMM_INDIRECT), BPNN_OK);
+        printf("indirect GEMM:\n");
+        bpnn_status indirect = BPNN_OK;
+        /* restore the tuned parameters even when the check fails */
+        backend *cpu = open_cpu(precision);
+        verify_tally tally = {0};
+        int failures = -1;
+        indirect = backend_verify(dev, cpu, "gemm", print_result, &tally, &failures);
+        size_t indirect_bytes = opencl_backend_gemm_temp_bytes(dev);
+        ck_assert_int_eq(opencl_backend_force_gemm_path(dev, OPENCL_GEMM_DEFAULT), BPNN_OK);
+        bpnn_device_close(cpu);
+
+        ck_assert_int_eq(indirect, BPNN_OK);
+        ck_assert_msg(failures == 0, "indirect GEMM: %s", tally.failures);
+        ck_assert_int_eq(tally.ops, 4);
+        /* the direct kernel needs no temp space; the indirect one pads into it */
+        ck_assert_uint_eq(direct_bytes, start_bytes);
+        ck_assert_uint_gt(indirect_bytes, direct_bytes);
+        printf("GEMM temp buffer: %zu bytes direct, %zu bytes indirect\n", direct_bytes,
+               indirect_bytes);
+        bpnn_device_close(dev);
+    }
+}
+END_TEST
+
+START_TEST(test_gemm_edge_sizes)
+{
+    REQUIRE_OPENCL();
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    /* C is 3 x 4 with ldc 5 at offset 2 */
+    double c[2 + 3 * 5 + 1], out[sizeof c / sizeof c[0]];
+    size_t count = sizeof c / sizeof c[0];
+    for (size_t i = 0; i < count; i++)
+        c[i] = (double)i + 1;
+    backend_buffer *a, *b, *cc;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, 4, &a), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, 4, &b), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, count, &cc), BPNN_OK);
+    for (int beta_zero = 0; beta_zero < 2; beta_zero++) {
+        double beta = beta_zero ? 0.0 : 0.5;
+        if (beta_zero)
+            for (size_t i = 0; i < count; i++)
+                c[i] = NAN; /* beta 0: old contents are not read */
+        ck_assert_int_eq(dev->ops->upload(dev, view_at(cc, 0), count, c), BPNN_OK);
+        /* k = 0: C = beta C (BLAS semantics; CLBlast itself refuses k = 0) */
+        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 3, 4, 0, 1.0, view_at(a, 0), 1, view_at(b, 0),
+                                        4, beta, view_at(cc, 2), 5),
+                         BPNN_OK);
+        /* m = 0, n = 0: nothing */
+        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 0, 4, 2, 1.0, view_at(a, 0), 2, view_at(b, 0),
+                                        4, beta, view_at(cc, 2), 5),
+                         BPNN_OK);
+        ck_assert_int_eq(dev->ops->gemm(dev, 1, 1, 3, 0, 2, 1.0, view_at(a, 0), 3, view_at(b, 0),
+                                        2, beta, view_at(cc, 2), 5),
+                         BPNN_OK);
+        ck_assert_int_eq(dev->ops->download(dev, view_at(cc, 0), count, out), BPNN_OK);
+        for (size_t i = 0; i < count; i++) {
+            int inside = i >= 2 && (i - 2) / 5 < 3 && (i - 2) % 5 < 4;
+            if (inside)
+                ck_assert_msg(out[i] == (beta_zero ? 0.0 : 0.5 * c[i]), "C[%zu] = %g", i, out[i]);
+            else if (beta_zero)
+                ck_assert_msg(isnan(out[i]), "C[%zu] = %g outside C", i, out[i]);
+            else
+                ck_assert_msg(out[i] == c[i], "C[%zu] = %g outside C", i, out[i]);
+        }
+    }
+    /* empty reductions and vectors */
+    double v = -1;
+    ck_assert_int_eq(dev->ops->dot(dev, 0, view_at(a, 0), view_at(b, 0), &v), BPNN_OK);
+    ck_assert(v == 0);
+    ck_assert_int_eq(dev->ops->max_abs(dev, 0, view_at(a, 0), &v), BPNN_OK);
+    ck_assert(v == 0);
+    ck_assert_int_eq(dev->ops->axpy(dev, 0, 2.0, view_at(a, 0), view_at(b, 0)), BPNN_OK);
+    ck_assert_int_eq(dev->ops->finish(dev), BPNN_OK);
+    backend_release(dev, a);
+    backend_release(dev, b);
+    backend_release(dev, cc);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_nan_propagates)
+{
+    REQUIRE_OPENCL();
+    /* max_abs lets a NaN through (divergence must be seen), as the CPU does */
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    size_t n = 1000;
+    double *x = calloc(n, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    x[517] = NAN;
+    x[3] = 5;
+    backend_buffer *b;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &b), BPNN_OK);
+    ck_assert_int_eq(dev->ops->upload(dev, view_at(b, 0), n, x), BPNN_OK);
+    double v = 0;
+    ck_assert_int_eq(dev->ops->max_abs(dev, n, view_at(b, 0), &v), BPNN_OK);
+    ck_assert_msg(isnan(v), "max_abs = %g", v);
+    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(b, 0), view_at(b, 0), &v), BPNN_OK);
+    ck_assert_msg(isnan(v), "dot = %g", v);
+    backend_release(dev, b);
+    free(x);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_stats_and_profiling)
+{
+    REQUIRE_OPENCL();
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    dev->profiling = 1;
+    size_t n = 1000;
+    double *x = malloc(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = sin((double)i);
+    backend_buffer *a, *c;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &a), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &c), BPNN_OK);
+    ck_assert_int_eq(dev->ops->upload(dev, view_at(a, 0), n, x), BPNN_OK);
+    ck_assert_uint_eq(dev->stats.bytes_to_device, n * sizeof(float));
+    ck_assert_uint_eq(dev->stats.bytes_from_device, 0);
+
+    /* a GEMM and our kernels move nothing; a reduction brings back one scalar */
+    ck_assert_int_eq(dev->ops->gemm(dev, 0, 1, 10, 10, 100, 1.0, view_at(a, 0), 100,
+                                    view_at(a, 0), 100, 0.0, view_at(c, 0), 10),
+                     BPNN_OK);
+    ck_assert_int_eq(dev->ops->bias_sigmoid(dev, 10, 10, view_at(a, 0), 1, view_at(c, 0),
+                                            view_at(c, 0)),
+                     BPNN_OK);
+    ck_assert_int_eq(dev->ops->axpy(dev, n, 0.5, view_at(a, 0), view_at(c, 0)), BPNN_OK);
+    ck_assert_uint_eq(dev->stats.bytes_from_device, 0);
+    double dot;
+    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(a, 0), view_at(c, 0), &dot), BPNN_OK);
+    ck_assert_uint_eq(dev->stats.bytes_from_device, 8);
+    ck_assert_uint_eq(dev->stats.bytes_to_device, n * sizeof(float));
+    ck_assert_int_eq(dev->ops->finish(dev), BPNN_OK);
+    ck_assert_uint_eq(dev->stats.gemm_calls, 1);
+    ck_assert_uint_ge(dev->stats.kernel_calls, 4); /* bias_sigmoid, axpy, dot's two passes */
+    printf("stats: %llu B to, %llu B from, GEMM %.6f s in %llu calls, kernels %.6f s in %llu "
+           "calls\n",
+           (unsigned long long)dev->stats.bytes_to_device,
+           (unsigned long long)dev->stats.bytes_from_device, dev->stats.gemm_seconds,
+           (unsigned long long)dev->stats.gemm_calls, dev->stats.kernel_seconds,
+           (unsigned long long)dev->stats.kernel_calls);
+    ck_assert(dev->stats.gemm_seconds > 0);
+    ck_assert(dev->stats.kernel_seconds > 0);
+    backend_release(dev, a);
+    backend_release(dev, c);
+    free(x);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+START_TEST(test_memory_checks)
+{
+    REQUIRE_OPENCL();
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    opencl_device_info *list;
+    size_t n;
+    ck_assert_int_eq(opencl_list_devices(&list, &n), BPNN_OK);
+    uint64_t max_alloc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].spec, dev->spec) == 0)
+            max_alloc = list[i].max_allocation;
+    free(list);
+    ck_assert(max_alloc > 0);
+
+    /* larger than the device's largest allocation: refused before asking the driver */
+    backend_buffer *b = (backend_buffer *)1;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, (size_t)(max_alloc / 4 + 1), &b),
+                     BPNN_ERR_RUNTIME);
+    ck_assert_ptr_null(b);
+    printf("too large -> %s\n", bpnn_error_message());
+    ck_assert_contains(bpnn_error_message(), "CL_DEVICE_MAX_MEM_ALLOC_SIZE");
+    ck_assert_contains(bpnn_error_message(), dev->spec);
+    /* a count whose size overflows */
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, SIZE_MAX / 2, &b), BPNN_ERR_INVALID);
+
+    /* views outside their buffer are refused, not written */
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, 10, &b), BPNN_OK);
+    double values[11] = {0};
+    ck_assert_int_eq(dev->ops->upload(dev, view_at(b, 0), 11, values), BPNN_ERR_RUNTIME);
+    ck_assert_contains(bpnn_error_message(), "outside a buffer");
+    double v;
+    ck_assert_int_eq(dev->ops->dot(dev, 10, view_at(b, 1), view_at(b, 0), &v), BPNN_ERR_RUNTIME);
+    ck_assert_int_eq(dev->ops->sigmoid_gradient_mul(dev, 6, view_at(b, 5), view_at(b, 0)),
+                     BPNN_ERR_RUNTIME);
+    backend_release(dev, b);
+    /* buffers left allocated are released with the device (ASan sees no leak) */
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_INDEX, 7, &b), BPNN_OK);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+/* ---- kernel sources ------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text, size_t length)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_uint_eq(fwrite(text, 1, length, f), length);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_kernel_dir_and_build_failure)
+{
+    REQUIRE_OPENCL();
+    const char *dir = test_tmpdir();
+    char path[256];
+    size_t count = opencl_kernel_source_count();
+    ck_assert_uint_ge(count, 1);
+    for (size_t i = 0; i < count; i++) {
+        size_t length;
+        const char *text = opencl_kernel_source_text(i, &length);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_uint_eq(strlen(text), length);
+        snprintf(path, sizeof path, "%s/%s", dir, opencl_kernel_source_name(i));
+        write_file(path, text, length);
+    }
+    setenv("BPNN_KERNEL_DIR", dir, 1);
+
+    /* the same sources from the folder: works */
+    backend *be = NULL;
+    bpnn_status good = opencl_backend_open("opencl", BPNN_F32, &be);
+    char good_message[1024];
+    snprintf(good_message, sizeof good_message, "%s", bpnn_error_message());
+    bpnn_device_close(be);
+
+    /* a broken source: the build fails with the log in the message */
+    const char *name = opencl_kernel_source_name(count - 1);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const char broken[] = "__kernel void broken(__global float *x)\n"
+                          "{\n    x[0] = bpnn_no_such_identifier;\n}\n";
+    write_file(path, broken, strlen(broken));
+    be = (backend *)1;
+    bpnn_status bad = opencl_backend_open("opencl", BPNN_F32, &be);
+    char bad_message[1024];
+    snprintf(bad_message, sizeof bad_message, "%s", bpnn_error_message());
+    backend *bad_be = be;
+
+    /* a missing source: named */
+    unlink(path);
+    be = (backend *)1;
+    bpnn_status missing = opencl_backend_open("opencl", BPNN_F32, &be);
+    char missing_message[1024];
+    snprintf(missing_message, sizeof missing_message, "%s", bpnn_error_message());
+    backend *missing_be = be;
+
+    unsetenv("BPNN_KERNEL_DIR");
+    for (size_t i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, opencl_kernel_source_name(i));
+        unlink(path);
+    }
+    rmdir(dir);
+
+    ck_assert_msg(good == BPNN_OK, "sources from BPNN_KERNEL_DIR: %s", good_message);
+    printf("broken kernel -> %s\n", bad_message);
+    ck_assert_int_eq(bad, BPNN_ERR_RUNTIME);
+    ck_assert_ptr_null(bad_be);
+    ck_assert_contains(bad_message, "OpenCL kernel build failed");
+    ck_assert_contains(bad_message, "BPNN_KERNEL_DIR");
+    ck_assert_contains(bad_message, "build log");
+    ck_assert_contains(bad_message, "bpnn_no_such_identifier");
+    printf("missing kernel -> %s\n", missing_message);
+    ck_assert_int_eq(missing, BPNN_ERR_INVALID);
+    ck_assert_ptr_null(missing_be);
+    ck_assert_contains(missing_message, name);
+}
+END_TEST
+
+typedef struct failure_log {
+    int failed;
+    char ops[256];
+} failure_log;
+
+static void collect_failures(const backend_verify_result *r, void *user)
+{
+    failure_log *log = user;
+    if (r->passed)
+        return;
+    log->failed++;
+    size_t used = strlen(log->ops);
+    snprintf(log->ops + used, sizeof log->ops - used, "%s%s", used ? "," : "", r->op);
+}
+
+START_TEST(test_verify_catches_a_wrong_kernel)
+{
+    REQUIRE_OPENCL();
+    /* sigmoid_gradient_mul off by 1e-3 relative: verify must fail that op, and only it */
+    const char *exact = "delta[delta_offset + i] *= v * ((REAL)1 - v);";
+    const char *wrong = "delta[delta_offset + i] *= v * ((REAL)1 - v) * (REAL)1.001;";
+    const char *dir = test_tmpdir();
+    char path[256];
+    int replaced = 0;
+    for (size_t i = 0; i < opencl_kernel_source_count(); i++) {
+        size_t length;
+        const char *text = opencl_kernel_source_text(i, &length);
+        snprintf(path, sizeof path, "%s/%s", dir, opencl_kernel_source_name(i));
+        const char *at = strstr(text, exact);
+        if (!at) {
+            write_file(path, text, length);
+            continue;
+        }
+        char *changed = malloc(length + strlen(wrong) + 1);
+        ck_assert_ptr_nonnull(changed);
+        size_t before = (size_t)(at - text);
+        memcpy(changed, text, before);
+        strcpy(changed + before, wrong);
+        strcat(changed, at + strlen(exact));
+        write_file(path, changed, strlen(changed));
+        free(changed);
+        replaced++;
+    }
+    ck_assert_int_eq(replaced, 1);
+    setenv("BPNN_KERNEL_DIR", dir, 1);
+    backend *dev = NULL;
+    bpnn_status status = opencl_backend_open("opencl", BPNN_F32, &dev);
+    unsetenv("BPNN_KERNEL_DIR");
+    for (size_t i = 0; i < opencl_kernel_source_count(); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, opencl_kernel_source_name(i));
+        unlink(path);
+    }
+    rmdir(dir);
+    ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+
+    backend *cpu = open_cpu(BPNN_F32);
+    failure_log log = {0};
+    int failures = 0;
+    ck_assert_int_eq(backend_verify(dev, cpu, NULL, collect_failures, &log, &failures), BPNN_OK);
+    printf("verify with a wrong sigmoid_gradient_mul: %d failed (%s)\n", failures, log.ops);
+    ck_assert_int_eq(failures, 1);
+    ck_assert_str_eq(log.ops, "sigmoid_gradient_mul");
+    bpnn_device_close(cpu);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+/* ---- through the core: cost, gradient, gradient check, CG ---------------------------- */
+
+/* A deterministic data set: features in [0, 1), labels spread over the classes. */
+static void make_data(size_t rows, size_t features, int classes, uint64_t seed,
+                      bpnn_dataset *data)
+{
+    memset(data, 0, sizeof *data);
+    data->rows = rows;
+    data->features = features;
+    data->x = malloc(rows * features * sizeof *data->x);
+    data->labels = malloc(rows * sizeof *data->labels);
+    ck_assert(data->x && data->labels);
+    uint64_t s = seed;
+    for (size_t i = 0; i < rows * features; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        data->x[i] = (double)(s >> 11) * 0x1.0p-53;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        data->labels[i] = (int32_t)((s >> 33) % (uint64_t)classes);
+        /* make the classes learnable: the label shifts a few features */
+        for (int k = 0; k < 3 && (size_t)k < features; k++)
+            data->x[i * features + (size_t)((data->labels[i] + k) % (int)features)] += 0.5;
+    }
+}
+
+static bpnn_model *make_model(int layer_count, const int *sizes, bpnn_precision precision,
+                              uint64_t seed)
+{
+    bpnn_model *model = NULL;
+    ck_assert_int_eq(bpnn_model_create(layer_count, sizes, precision, &model), BPNN_OK);
+    bpnn_init_random(model, seed);
+    return model;
+}
+
+static double max_rel_error(const double *x, const double *ref, size_t n)
+{
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs(x[i] - ref[i]));
+        scale = fmax(scale, fabs(ref[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+START_TEST(test_cost_gradient_vs_cpu)
+{
+    REQUIRE_OPENCL();
+    const int sizes[] = {23, 13, 7, 5};
+    bpnn_dataset data;
+    make_data(61, 23, 5, 11, &data);
+    int precisions = first_device_has_fp64() ? 2 : 1;
+    for (int p = 0; p < precisions; p++) {
+        bpnn_precision precision = p ? BPNN_F64 : BPNN_F32;
+        double tolerance = backend_verify_threshold(precision, 1);
+        bpnn_model *model = make_model(4, sizes, precision, 3);
+        double *g_cpu = malloc(model->param_count * sizeof *g_cpu);
+        double *g_cl = malloc(model->param_count * sizeof *g_cl);
+        ck_assert(g_cpu && g_cl);
+        backend *cpu = open_cpu(precision), *dev = open_or_fail("opencl", precision);
+        double j_cpu, j_cl;
+        ck_assert_int_eq(bpnn_cost_gradient(cpu, model, &data, 1.3, &j_cpu, g_cpu), BPNN_OK);
+        bpnn_status status = bpnn_cost_gradient(dev, model, &data, 1.3, &j_cl, g_cl);
+        ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+        double e_cost = fabs(j_cl - j_cpu) / fabs(j_cpu);
+        double e_grad = max_rel_error(g_cl, g_cpu, model->param_count);
+        printf("cost+gradient %s: cost %.17g vs cpu %.17g (error %.3g), gradient error %.3g "
+               "(threshold %g)\n",
+               bpnn_precision_name(precision), j_cl, j_cpu, e_cost, e_grad, tolerance);
+        ck_assert(e_cost <= tolerance);
+        ck_assert(e_grad <= tolerance);
+        bpnn_device_close(dev);
+        bpnn_device_close(cpu);
+        free(g_cpu);
+        free(g_cl);
+        bpnn_model_free(model);
+    }
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+START_TEST(test_gradcheck_f64)
+{
+    REQUIRE_OPENCL();
+    if (!first_device_has_fp64()) {
+        printf("device without fp64: the f64 gradient check does not apply\n");
+        return;
+    }
+    /* the seed's debug networks; costs from numpy float64
+     * (../shared/testdata/seed_debug_reference.json) */
+    static const struct {
+        int layer_count;
+        int sizes[4];
+        double lambda;
+        double cost;
+    } cases[] = {
+        {3, {3, 5, 3}, 0.0, 2.0968019834852276},
+        {3, {3, 5, 3}, 3.0, 2.1433733821049605},
+        {4, {3, 5, 4, 3}, 0.0, 2.0980544377180523},
+        {4, {3, 5, 4, 3}, 3.0, 2.1720866765801805},
+    };
+    backend *dev = open_or_fail("opencl", BPNN_F64);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bpnn_gradcheck g;
+        bpnn_status status = bpnn_gradient_check(dev, cases[i].layer_count, cases[i].sizes, 5,
+                                                 cases[i].lambda, 1e-4, &g);
+        ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+        printf("gradcheck %d layers lambda %g on %s: relative difference %.3e, cost %.17g\n",
+               cases[i].layer_count, cases[i].lambda, dev->spec, g.relative_difference, g.cost);
+        ck_assert_msg(g.relative_difference < 1e-9, "relative difference %.3e",
+                      g.relative_difference);
+        ck_assert_rel(g.cost, cases[i].cost, 1e-12);
+        bpnn_gradcheck_free(&g);
+    }
+    bpnn_device_close(dev);
+}
+END_TEST
+
+static void train_on(const char *spec, bpnn_precision precision, const int *sizes, int layers,
+                     const bpnn_dataset *data, int max_iter, bpnn_train_result *result,
+                     double **params, size_t *count)
+{
+    backend *be = NULL;
+    bpnn_status status = bpnn_device_open(spec, precision, &be);
+    ck_assert_msg(status == BPNN_OK, "%s: %s", spec, bpnn_error_message());
+    bpnn_model *model = make_model(layers, sizes, precision, 1);
+    bpnn_train_options options;
+    bpnn_train_options_default(&options);
+    options.lambda = 1.0;
+    options.max_iter = max_iter;
+    double t0 = bpnn_now();
+    status = bpnn_train(be, model, data, &options, result);
+    ck_assert_msg(status == BPNN_OK, "training on %s: %s", spec, bpnn_error_message());
+    printf("CG on %s %s: %d iterations, %d evaluations, final cost %.17g, %s, %.2f s\n",
+           be->spec, bpnn_precision_name(precision), result->iterations, result->evaluations,
+           result->final_cost, result->stop_reason, bpnn_now() - t0);
+    *count = model->param_count;
+    *params = malloc(model->param_count * sizeof **params);
+    ck_assert_ptr_nonnull(*params);
+    memcpy(*params, model->params, model->param_count * sizeof **params);
+    bpnn_model_free(model);
+    bpnn_device_close(be);
+}
+
+START_TEST(test_cg_10_iterations_f64)
+{
+    REQUIRE_OPENCL();
+    if (!first_device_has_fp64()) {
+        printf("device without fp64: the f64 CG comparison does not apply\n");
+        return;
+    }
+    const int sizes[] = {40, 17, 6};
+    bpnn_dataset data;
+    make_data(301, 40, 6, 5, &data);
+    bpnn_train_result cpu, dev;
+    double *p_cpu, *p_dev;
+    size_t n;
+    train_on("cpu", BPNN_F64, sizes, 3, &data, 10, &cpu, &p_cpu, &n);
+    train_on("opencl", BPNN_F64, sizes, 3, &data, 10, &dev, &p_dev, &n);
+    ck_assert_int_eq(dev.iterations, cpu.iterations);
+    ck_assert_rel(dev.final_cost, cpu.final_cost, 1e-9);
+    printf("parameters after 10 iterations: max relative difference %.3g\n",
+           max_rel_error(p_dev, p_cpu, n));
+    free(p_cpu);
+    free(p_dev);
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+START_TEST(test_cg_small_problem_converged)
+{
+    REQUIRE_OPENCL();
+    if (!first_device_has_fp64()) {
+        printf("device without fp64: the f64 CG comparison does not apply\n");
+        return;
+    }
+    const int sizes[] = {8, 5, 3};
+    bpnn_dataset data;
+    make_data(67, 8, 3, 9, &data);
+    bpnn_train_result cpu, dev;
+    double *p_cpu, *p_dev;
+    size_t n;
+    train_on("cpu", BPNN_F64, sizes, 3, &data, 200, &cpu, &p_cpu, &n);
+    train_on("opencl", BPNN_F64, sizes, 3, &data, 200, &dev, &p_dev, &n);
+    ck_assert_rel(dev.final_cost, cpu.final_cost, 1e-6);
+    free(p_cpu);
+    free(p_dev);
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+static Suite *opencl_suite(void)
+{
+    Suite *s = suite_create("opencl");
+    /* Under CK_NOFORK Check enforces no timeout; these are for fork mode, and
+     * sized for a cold PoCL cache (a CLBlast compile takes tens of seconds). */
+    TCase *devices = tcase_create("devices");
+    tcase_set_timeout(devices, 300);
+    tcase_add_test(devices, test_list_devices);
+    tcase_add_test(devices, test_bad_device_strings);
+    tcase_add_test(devices, test_gpu_without_gpu);
+    tcase_add_test(devices, test_no_fp64);
+    suite_add_tcase(s, devices);
+
+    TCase *ops = tcase_create("ops");
+    tcase_set_timeout(ops, 600);
+    tcase_add_test(ops, test_verify_f32);
+    tcase_add_test(ops, test_verify_f64);
+    tcase_add_test(ops, test_verify_f32_compensated);
+    tcase_add_test(ops, test_gemm_paths);
+    tcase_add_test(ops, test_gemm_edge_sizes);
+    tcase_add_test(ops, test_nan_propagates);
+    tcase_add_test(ops, test_stats_and_profiling);
+    tcase_add_test(ops, test_memory_checks);
+    suite_add_tcase(s, ops);
+
+    TCase *kernels = tcase_create("kernels");
+    tcase_set_timeout(kernels, 300);
+    tcase_add_test(kernels, test_kernel_dir_and_build_failure);
+    tcase_add_test(kernels, test_verify_catches_a_wrong_kernel);
+    suite_add_tcase(s, kernels);
+
+    TCase *core = tcase_create("core");
+    tcase_set_timeout(core, 600);
+    tcase_add_test(core, test_cost_gradient_vs_cpu);
+    tcase_add_test(core, test_gradcheck_f64);
+    tcase_add_test(core, test_cg_10_iterations_f64);
+    tcase_add_test(core, test_cg_small_problem_converged);
+    suite_add_tcase(s, core);
+    return s;
+}
+
+int main(void)
+{
+    /* No OpenCL here: the probe runs inside the tests (FIELD-NOTES.md). */
+    return run_suite(opencl_suite());
+}
