@@ -4,7 +4,7 @@
 set -eu
 packages="gcc meson ninja-build pkg-config python3 check libopenblas-dev zlib1g-dev
   libjansson-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
-  dataset-fashion-mnist python3-numpy"
+  dataset-fashion-mnist python3-numpy libcairo2-dev fonts-dejavu-core libmatio-dev"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -42,6 +42,15 @@ enum cli_option {
     OPT_QUIET,
     OPT_FORMAT,
     OPT_REPEAT,
+    OPT_COUNT,
+    OPT_IMAGE,
+    OPT_CAPTIONS,
+    OPT_SCALE,
+    OPT_ORDER,
+    OPT_LAYER,
+    OPT_TITLE,
+    OPT_PLOT,
+    OPT_CONFUSION,
     OPT_HELP = 'h'
 };
 
@@ -71,7 +80,7 @@ enum cli_option {
     "  --label-col C       CSV label column, 0-based; -1 the last (default 0)\n"              \
     "  --labels-from 0|1   first class label in the files (1: labels 1..K)\n"                  \
     "  --limit N           only the first N samples\n"                                        \
-    "  --no-labels         CSV: every column is a feature\n"                                  \
+    "  --no-labels         CSV: every column is a feature; MAT: X alone\n"                    \
     "  --mat-x NAME, --mat-y NAME  MAT variable names (default X, y)\n"
 
 #define CLI_DEVICE_HELP                                                                       \
@@ -161,5 +170,6 @@ int cmd_export(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 #endif

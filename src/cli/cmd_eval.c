@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/classify.h"
+#include "io/picture.h"
 #include "util/error.h"
 
 static const char help[] =
@@ -11,13 +12,15 @@ static const char help[] =
     "class, columns: predicted) of a model on labelled data, with class names\n"
     "where the model has them. With no --data: Fashion-MNIST t10k.\n"
     "\n"
-    "  --model FILE        a model written by bpnn-cl train --out\n" CLI_DATA_HELP
+    "  --model FILE        a model written by bpnn-cl train --out\n"
+    "  --confusion FILE    also draw the confusion matrix as a heat map (PNG)\n" CLI_DATA_HELP
         CLI_DEVICE_HELP "\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
     CLI_DATA_OPTIONS,
     CLI_DEVICE_OPTIONS,
     {"model", required_argument, NULL, OPT_MODEL},
+    {"confusion", required_argument, NULL, OPT_CONFUSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -28,6 +31,27 @@ static const char *class_name(const bpnn_model *model, int k, char *buffer, size
         return model->class_names[k];
     snprintf(buffer, size, "%ld", cli_label(k, model->label_offset));
     return buffer;
+}
+
+/* --confusion: the heat map, class names or labels along the sides. */
+static bpnn_status draw_confusion(const classification *c, const size_t *confusion, int classes,
+                                  double accuracy, const char *path)
+{
+    char (*labels)[32] = malloc((size_t)classes * sizeof *labels);
+    const char **names = malloc((size_t)classes * sizeof *names);
+    bpnn_status status = BPNN_OK;
+    if (!labels || !names)
+        status = bpnn_fail_oom("confusion picture");
+    for (int k = 0; status == BPNN_OK && k < classes; k++)
+        names[k] = class_name(c->model, k, labels[k], sizeof labels[k]);
+    char title[128];
+    snprintf(title, sizeof title, "Confusion matrix: accuracy %.2f%% (%zu samples)",
+             100 * accuracy, c->data.rows);
+    if (status == BPNN_OK)
+        status = picture_confusion(confusion, classes, names, title, path);
+    free(labels);
+    free(names);
+    return status;
 }
 
 static void print_text(const classification *c, const size_t *confusion, int classes,
@@ -90,7 +114,7 @@ int cmd_eval(int argc, char **argv)
     cli_device device;
     cli_data_init(&data);
     cli_device_init(&device);
-    const char *model_path = NULL;
+    const char *model_path = NULL, *confusion_path = NULL;
     bpnn_status status = BPNN_OK;
     int code, handled;
     while (status == BPNN_OK && (code = cli_next_option("eval", argc, argv, options)) != -1) {
@@ -104,7 +128,11 @@ int cmd_eval(int argc, char **argv)
             return 0;
         } else if (code == OPT_MODEL)
             model_path = optarg;
+        else if (code == OPT_CONFUSION)
+            confusion_path = optarg;
     }
+    if (status == BPNN_OK && confusion_path)
+        status = cli_check_writable("confusion", confusion_path);
     classification c = {0};
     size_t *confusion = NULL;
     if (status == BPNN_OK)
@@ -121,9 +149,11 @@ int cmd_eval(int argc, char **argv)
             correct += c.data.labels[i] == c.predicted[i];
         }
         double accuracy = (double)correct / (double)c.data.rows;
-        if (device.json)
+        if (confusion_path)
+            status = draw_confusion(&c, confusion, classes, accuracy, confusion_path);
+        if (status == BPNN_OK && device.json)
             print_json(&c, confusion, classes, accuracy);
-        else
+        else if (status == BPNN_OK)
             print_text(&c, confusion, classes, accuracy);
     }
     free(confusion);

@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "backend/blas_core.h"
 #include "cli/cli.h"
+#include "io/picture.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -34,6 +35,7 @@ static const char help[] =
     "  --stats             bytes moved host<->device, time in GEMM and kernels\n"
     "  --log FILE          append one JSON line per iteration (kept on a crash)\n"
     "  --log-accuracy      measure train/test accuracy at every iteration\n"
+    "  --plot FILE         draw the training curve as PNG at the end (see show curve)\n"
     "  --quiet             no per-iteration progress on stderr\n"
     "\n" CLI_EXIT_HELP;
 
@@ -54,6 +56,7 @@ static const struct option options[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"log", required_argument, NULL, OPT_LOG},
     {"log-accuracy", no_argument, NULL, OPT_LOG_ACCURACY},
+    {"plot", required_argument, NULL, OPT_PLOT},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
@@ -65,7 +68,7 @@ typedef struct train_args {
     int sizes[BPNN_MAX_LAYERS];
     bpnn_train_options train;
     uint64_t seed;
-    const char *out_path, *log_path;
+    const char *out_path, *log_path, *plot_path;
     int stats, quiet, log_accuracy;
 } train_args;
 
@@ -107,6 +110,7 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         case OPT_OUT: a->out_path = optarg; break;
         case OPT_LOG: a->log_path = optarg; break;
         case OPT_LOG_ACCURACY: a->log_accuracy = 1; break;
+        case OPT_PLOT: a->plot_path = optarg; break;
         case OPT_STATS: a->stats = 1; break;
         case OPT_QUIET: a->quiet = 1; break;
         default: return bpnn_fail(BPNN_ERR_INVALID, "unhandled option: see bpnn-cl train --help");
@@ -116,6 +120,8 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         BPNN_TRY(cli_check_writable("out", a->out_path));
     if (a->log_path)
         BPNN_TRY(cli_check_writable("log", a->log_path));
+    if (a->plot_path)
+        BPNN_TRY(cli_check_writable("plot", a->plot_path));
     if (a->data.test_labels_path && !a->data.test_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--test-labels needs --test-data");
     return BPNN_OK;
@@ -150,11 +156,34 @@ typedef struct progress {
     const train_args *args;
     FILE *log;
     int failed;
+    /* --plot: every iteration kept for the curve drawn at the end */
+    bpnn_iteration *records;
+    size_t record_count, record_capacity;
+    int records_failed;
 } progress;
+
+static void keep_record(progress *p, const bpnn_iteration *it)
+{
+    if (p->records_failed)
+        return;
+    if (p->record_count == p->record_capacity) {
+        size_t grown = p->record_capacity ? 2 * p->record_capacity : 128;
+        bpnn_iteration *bigger = realloc(p->records, grown * sizeof *bigger);
+        if (!bigger) {
+            p->records_failed = 1;
+            return;
+        }
+        p->records = bigger;
+        p->record_capacity = grown;
+    }
+    p->records[p->record_count++] = *it;
+}
 
 static void on_iteration(const bpnn_iteration *it, void *user)
 {
     progress *p = user;
+    if (p->args->plot_path)
+        keep_record(p, it);
     if (!p->args->quiet) {
         fprintf(stderr, "iteration %5d | cost %.6e | evaluations %d", it->iteration, it->cost,
                 it->evaluations);
@@ -198,6 +227,11 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model,
 static void print_stats(const bpnn_device *device, const bpnn_train_result *result)
 {
     const backend_stats *s = &device->stats;
+    if (s->gemm_calls == 0 && s->bytes_to_device == 0) {
+        fprintf(stderr, "stats: %s works in host memory: no transfers, no device timings\n",
+                bpnn_device_spec(device));
+        return;
+    }
     fprintf(stderr,
             "stats: %llu bytes to device, %llu bytes from device in all; during the optimizer "
             "%llu bytes, %.1f per iteration\n"
@@ -225,9 +259,32 @@ typedef struct train_run {
     int has_test, is_fashion;
     bpnn_model *model;
     FILE *log;
+    progress progress;
     bpnn_train_result result;
     double train_accuracy, test_accuracy;
 } train_run;
+
+/* --plot: the curve of the iterations kept in memory. */
+static bpnn_status plot_curve(const train_run *r)
+{
+    const progress *p = &r->progress;
+    if (p->records_failed)
+        return bpnn_fail_oom("the iterations for --plot");
+    if (p->record_count == 0) {
+        fprintf(stderr, "bpnn-cl: warning: no iterations to plot: --plot %s not written\n",
+                r->args.plot_path);
+        return BPNN_OK;
+    }
+    char title[256];
+    size_t used = (size_t)snprintf(title, sizeof title, "Training:");
+    for (int l = 0; l < r->model->layer_count && used < sizeof title; l++)
+        used += (size_t)snprintf(title + used, sizeof title - used, "%s%d", l ? "-" : " ",
+                                 r->model->sizes[l]);
+    if (used < sizeof title)
+        snprintf(title + used, sizeof title - used, ", lambda %g, %s, %s", r->args.train.lambda,
+                 bpnn_precision_name(r->args.device.precision), bpnn_device_spec(r->device));
+    return picture_curve(p->records, p->record_count, "iteration", title, r->args.plot_path);
+}
 
 static bpnn_status run(train_run *r, double started)
 {
@@ -280,14 +337,15 @@ static bpnn_status run(train_run *r, double started)
                 r->model->param_count, a->train.lambda, bpnn_precision_name(a->device.precision),
                 a->train.max_iter);
     }
-    progress p = {.args = a, .log = r->log};
+    progress *p = &r->progress;
+    *p = (progress){.args = a, .log = r->log};
     a->train.progress = on_iteration;
-    a->train.progress_user = &p;
+    a->train.progress_user = p;
     a->train.accuracy_every_iteration = a->log_accuracy;
     a->train.test = r->has_test ? &r->test : NULL;
     r->device->profiling = a->stats;
     BPNN_TRY(bpnn_train(r->device, r->model, &r->train, &a->train, &r->result));
-    if (p.failed)
+    if (p->failed)
         return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s", a->log_path);
     if (a->stats)
         print_stats(r->device, &r->result);
@@ -296,6 +354,8 @@ static bpnn_status run(train_run *r, double started)
         BPNN_TRY(accuracy(r->device, r->model, &r->test, &r->test_accuracy));
     if (a->out_path)
         BPNN_TRY(bpnn_model_save(r->model, a->out_path));
+    if (a->plot_path)
+        BPNN_TRY(plot_curve(r));
     double total = bpnn_now() - started;
     if (a->device.json) {
         json_t *o = json_object();
@@ -332,6 +392,8 @@ static bpnn_status run(train_run *r, double started)
         printf("training time:     %.3f s (total %.3f s)\n", r->result.train_seconds, total);
         if (a->out_path)
             printf("model saved to %s\n", a->out_path);
+        if (a->plot_path && r->progress.record_count)
+            printf("curve drawn to %s\n", a->plot_path);
     }
     return BPNN_OK;
 }
@@ -350,5 +412,6 @@ int cmd_train(int argc, char **argv)
     bpnn_dataset_free(&r.train);
     bpnn_dataset_free(&r.test);
     bpnn_device_close(r.device);
+    free(r.progress.records);
     return code;
 }

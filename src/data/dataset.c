@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "data/data.h"
+#include "data/mat.h"
 #include "util/error.h"
 
 void bpnn_dataset_free(bpnn_dataset *data) {
@@ -67,14 +68,6 @@ static int is_idx(const unsigned char *head, size_t size) {
     }
 }
 
-static int is_mat(const unsigned char *head, size_t size) {
-    /* v5 and v7.3 files both open with a 116-byte text header like this. */
-    static const char v5[] = "MATLAB 5.0 MAT-file";
-    static const char v73[] = "MATLAB 7.3 MAT-file";
-    return (size >= sizeof v5 - 1 && memcmp(head, v5, sizeof v5 - 1) == 0) ||
-           (size >= sizeof v73 - 1 && memcmp(head, v73, sizeof v73 - 1) == 0);
-}
-
 bpnn_status bpnn_load_data(const char *path, const char *labels_path,
                            const bpnn_load_options *options, bpnn_dataset *out) {
     memset(out, 0, sizeof *out);
@@ -86,12 +79,15 @@ bpnn_status bpnn_load_data(const char *path, const char *labels_path,
     if (is_idx(head, got))
         return bpnn_load_idx(path, labels_path, options, out);
 
-    /* ---- MAT files -------------------------------------------------------
-     * The MAT reader (matio, src/data/mat.c) is dispatched here once it
-     * exists: return data_load_mat(path, options, out); with labels_path
-     * refused as for CSV below. Until then such a file is refused. */
-    if (is_mat(head, got))
-        return bpnn_fail(BPNN_ERR_INVALID, "MAT files are not supported by this build: %s", path);
+    /* ---- MAT files: matio (src/data/mat.c); the labels are the variable y. */
+    if (data_is_mat(head, got)) {
+        if (labels_path)
+            return bpnn_fail(BPNN_ERR_INVALID,
+                             "a separate labels file is for IDX images only: %s is a MAT file: "
+                             "its labels are a variable (--mat-y), not %s",
+                             path, labels_path);
+        return data_load_mat(path, options, out);
+    }
 
     if (labels_path)
         return bpnn_fail(BPNN_ERR_INVALID,
