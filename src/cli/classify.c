@@ -4,6 +4,34 @@
 
 #include "util/error.h"
 
+bpnn_status classify_parse(const char *command, int argc, char **argv,
+                           const struct option *options, int out_code, const char *out_flag,
+                           const char *help, classify_args *a)
+{
+    *a = (classify_args){.out_flag = out_flag};
+    cli_data_init(&a->data);
+    cli_device_init(&a->device);
+    int code, handled;
+    while ((code = cli_next_option(command, argc, argv, options)) != -1) {
+        if (code == '?')
+            return BPNN_ERR_INVALID;
+        if ((handled = cli_data_option(&a->data, code, optarg)) ||
+            (handled = cli_device_option(&a->device, code, optarg))) {
+            if (handled < 0)
+                return BPNN_ERR_INVALID;
+        } else if (code == OPT_HELP) {
+            fputs(help, stdout);
+            a->help_shown = 1;
+            return BPNN_OK;
+        } else if (code == OPT_MODEL) {
+            a->model_path = optarg;
+        } else if (code == out_code) {
+            a->out_path = optarg;
+        }
+    }
+    return a->out_path ? cli_check_writable(out_flag, a->out_path) : BPNN_OK;
+}
+
 bpnn_status classify(const char *model_path, const cli_data *data, const cli_device *device,
                      classification *out)
 {

@@ -46,29 +46,13 @@ static bpnn_status format_csv(const classification *c, char **text, size_t *size
 
 int cmd_predict(int argc, char **argv)
 {
-    cli_data data;
-    cli_device device;
-    cli_data_init(&data);
-    cli_device_init(&device);
-    const char *model_path = NULL, *out_path = NULL;
-    bpnn_status status = BPNN_OK;
-    int code, handled;
-    while (status == BPNN_OK && (code = cli_next_option("predict", argc, argv, options)) != -1) {
-        if (code == '?')
-            status = BPNN_ERR_INVALID;
-        else if ((handled = cli_data_option(&data, code, optarg)) ||
-                 (handled = cli_device_option(&device, code, optarg)))
-            status = handled < 0 ? BPNN_ERR_INVALID : BPNN_OK;
-        else if (code == OPT_HELP) {
-            fputs(help, stdout);
-            return 0;
-        } else if (code == OPT_MODEL)
-            model_path = optarg;
-        else if (code == OPT_OUT)
-            out_path = optarg;
-    }
-    if (status == BPNN_OK && out_path)
-        status = cli_check_writable("out", out_path);
+    classify_args a;
+    bpnn_status status = classify_parse("predict", argc, argv, options, OPT_OUT, "out", help, &a);
+    if (a.help_shown)
+        return 0;
+    const cli_data data = a.data;
+    const cli_device device = a.device;
+    const char *model_path = a.model_path, *out_path = a.out_path;
     classification c = {0};
     char *text = NULL;
     size_t size = 0;

@@ -41,30 +41,51 @@ static bpnn_status upload_params(backend *be, const bpnn_model *model, backend_b
     return status;
 }
 
+/* A labelled data set, the parameters and (optionally) a gradient on the
+ * device, with the network that evaluates them. */
+typedef struct problem {
+    backend_buffer *x, *labels, *params, *grad;
+    network *net;
+} problem;
+
+static void problem_close(backend *be, problem *p)
+{
+    network_free(p->net);
+    backend_release(be, p->grad);
+    backend_release(be, p->params);
+    backend_release(be, p->labels);
+    backend_release(be, p->x);
+    *p = (problem){0};
+}
+
+static bpnn_status problem_open(backend *be, const bpnn_model *model, const bpnn_dataset *data,
+                                int with_gradient, problem *p)
+{
+    *p = (problem){0};
+    BPNN_TRY(check_shapes(model, data, 1));
+    bpnn_status status = network_upload_data(be, data, &p->x, &p->labels);
+    if (status == BPNN_OK)
+        status = upload_params(be, model, &p->params);
+    if (status == BPNN_OK && with_gradient)
+        status = backend_alloc(be, BACKEND_REAL, model->param_count, &p->grad);
+    if (status == BPNN_OK)
+        status = network_create(be, model->layer_count, model->sizes, data->rows, p->x,
+                                p->labels, with_gradient, &p->net);
+    if (status != BPNN_OK)
+        problem_close(be, p);
+    return status;
+}
+
 bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model,
                                const bpnn_dataset *data, double lambda, double *cost,
                                double *gradient)
 {
-    BPNN_TRY(check_shapes(model, data, 1));
-    backend_buffer *x = NULL, *labels = NULL, *params = NULL, *grad = NULL;
-    network *net = NULL;
-    bpnn_status status = network_upload_data(be, data, &x, &labels);
-    if (status == BPNN_OK)
-        status = upload_params(be, model, &params);
+    problem p;
+    BPNN_TRY(problem_open(be, model, data, gradient != NULL, &p));
+    bpnn_status status = network_cost_gradient(p.net, p.params, lambda, cost, p.grad);
     if (status == BPNN_OK && gradient)
-        status = backend_alloc(be, BACKEND_REAL, model->param_count, &grad);
-    if (status == BPNN_OK)
-        status = network_create(be, model->layer_count, model->sizes, data->rows, x, labels,
-                                gradient != NULL, &net);
-    if (status == BPNN_OK)
-        status = network_cost_gradient(net, params, lambda, cost, grad);
-    if (status == BPNN_OK && gradient)
-        status = be->ops->download(be, view_at(grad, 0), model->param_count, gradient);
-    network_free(net);
-    backend_release(be, grad);
-    backend_release(be, params);
-    backend_release(be, labels);
-    backend_release(be, x);
+        status = be->ops->download(be, view_at(p.grad, 0), model->param_count, gradient);
+    problem_close(be, &p);
     return status;
 }
 
@@ -72,30 +93,18 @@ bpnn_status bpnn_time_evaluations(bpnn_device *be, const bpnn_model *model,
                                   const bpnn_dataset *data, double lambda, int repeat,
                                   double *seconds)
 {
-    BPNN_TRY(check_shapes(model, data, 1));
-    backend_buffer *x = NULL, *labels = NULL, *params = NULL, *grad = NULL;
-    network *net = NULL;
-    bpnn_status status = network_upload_data(be, data, &x, &labels);
-    if (status == BPNN_OK)
-        status = upload_params(be, model, &params);
-    if (status == BPNN_OK)
-        status = backend_alloc(be, BACKEND_REAL, model->param_count, &grad);
-    if (status == BPNN_OK)
-        status = network_create(be, model->layer_count, model->sizes, data->rows, x, labels, 1,
-                                &net);
+    problem p;
+    BPNN_TRY(problem_open(be, model, data, 1, &p));
+    bpnn_status status = BPNN_OK;
     for (int i = -1; status == BPNN_OK && i < repeat; i++) {
         double cost, started = bpnn_now();
-        status = network_cost_gradient(net, params, lambda, &cost, grad);
+        status = network_cost_gradient(p.net, p.params, lambda, &cost, p.grad);
         if (status == BPNN_OK) /* cost came back, so the work is done */
             status = be->ops->finish(be);
         if (i >= 0)
             seconds[i] = bpnn_now() - started;
     }
-    network_free(net);
-    backend_release(be, grad);
-    backend_release(be, params);
-    backend_release(be, labels);
-    backend_release(be, x);
+    problem_close(be, &p);
     return status;
 }
 
@@ -183,20 +192,16 @@ static bpnn_status training_iteration(void *context, int iteration, int evaluati
 bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
                        const bpnn_train_options *options, bpnn_train_result *result)
 {
-    BPNN_TRY(check_shapes(model, data, 1));
     if (options->test)
         BPNN_TRY(check_shapes(model, options->test, 1));
     training t = {.be = be, .lambda = options->lambda, .options = options,
                   .measure = options->progress && options->accuracy_every_iteration};
-    backend_buffer *x = NULL, *labels = NULL, *params = NULL;
-    bpnn_status status = network_upload_data(be, data, &x, &labels);
-    if (status == BPNN_OK)
-        status = upload_params(be, model, &params);
-    if (status == BPNN_OK)
-        status = network_create(be, model->layer_count, model->sizes, data->rows, x, labels, 1,
-                                &t.net);
-    if (status == BPNN_OK && t.measure)
-        status = scored_set_open(be, model, data, x, &t.train_set);
+    problem p; /* its gradient buffer goes unused: the optimizer keeps its own */
+    BPNN_TRY(problem_open(be, model, data, 1, &p));
+    t.net = p.net;
+    bpnn_status status = BPNN_OK;
+    if (t.measure)
+        status = scored_set_open(be, model, data, p.x, &t.train_set);
     if (status == BPNN_OK && t.measure && options->test)
         status = scored_set_open(be, model, options->test, NULL, &t.test_set);
     cg_result cg = {0};
@@ -205,7 +210,7 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
                         .c2 = 0.4, .on_iteration = options->progress ? training_iteration : NULL};
         backend_stats before = be->stats;
         t.started = bpnn_now();
-        status = cg_minimize(be, model->param_count, params, training_objective, &t, &o, &cg);
+        status = cg_minimize(be, model->param_count, p.params, training_objective, &t, &o, &cg);
         if (status == BPNN_OK)
             status = be->ops->finish(be);
         result->train_seconds = bpnn_now() - t.started;
@@ -214,7 +219,7 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
             be->stats.bytes_from_device - before.bytes_from_device;
     }
     if (status == BPNN_OK)
-        status = be->ops->download(be, view_at(params, 0), model->param_count, model->params);
+        status = be->ops->download(be, view_at(p.params, 0), model->param_count, model->params);
     if (status == BPNN_OK) {
         model->lambda = options->lambda;
         result->iterations = cg.iterations;
@@ -224,10 +229,7 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     }
     scored_set_close(be, &t.test_set, 1);
     scored_set_close(be, &t.train_set, 0);
-    network_free(t.net);
-    backend_release(be, params);
-    backend_release(be, labels);
-    backend_release(be, x);
+    problem_close(be, &p);
     return status;
 }
 
