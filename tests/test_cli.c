@@ -272,6 +272,11 @@ START_TEST(test_default_data_trains)
     ck_assert(strstr(out, "\"layers\": [\n    784,\n    25,\n    10\n  ]") != NULL);
     ck_assert_int_eq(run("eval --model f.bpnn --limit 500", &out, &err), 0);
     ck_assert_msg(strstr(out, "Ankle boot") != NULL, "%s", out);
+    /* Fashion-MNIST has 10 classes: another output size is a mismatch */
+    ck_assert_int_eq(run("train --layers 784,25 --limit 100", &out, &err), 2);
+    assert_one_line_error(err, "10 classes");
+    ck_assert_int_eq(run("train --layers 783,25,10 --limit 100", &out, &err), 2);
+    assert_one_line_error(err, "784 features");
 }
 END_TEST
 

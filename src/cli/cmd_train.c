@@ -124,6 +124,8 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         BPNN_TRY(cli_check_writable("plot", a->plot_path));
     if (a->data.test_labels_path && !a->data.test_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--test-labels needs --test-data");
+    if (a->data.test_limit && a->data.data_path && !a->data.test_data_path)
+        return bpnn_fail(BPNN_ERR_INVALID, "--test-limit needs --test-data (or the default data)");
     return BPNN_OK;
 }
 
@@ -143,6 +145,11 @@ static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int 
                          "features",
                          a->sizes[0], train->features);
     int last = a->sizes[a->layer_count - 1];
+    if (is_fashion && last != classes)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "sizes do not match: --layers ends with %d but Fashion-MNIST has %d "
+                         "classes",
+                         last, classes);
     if (last < 2)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "sizes do not match: the output layer has %d unit; a classifier needs "
