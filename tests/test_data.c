@@ -1,6 +1,5 @@
 /* test_data.c — the data loaders (IDX, CSV, dispatch by content), label
  * checks and normalization, on small files written at run time. */
-#include <dirent.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,31 +19,6 @@ static char *path_in(const char *dir, const char *name) {
     char *path = paths[next++ % 8];
     snprintf(path, sizeof paths[0], "%s/%s", dir, name);
     return path;
-}
-
-/* One temporary directory per test process, removed when it exits. */
-static char fixture_path[64];
-
-static void remove_fixture_dir(void) {
-    DIR *dir = opendir(fixture_path);
-    if (!dir)
-        return;
-    char path[600];
-    for (struct dirent *entry; (entry = readdir(dir)) != NULL;) {
-        snprintf(path, sizeof path, "%s/%s", fixture_path, entry->d_name);
-        if (entry->d_name[0] != '.')
-            unlink(path);
-    }
-    closedir(dir);
-    rmdir(fixture_path);
-}
-
-static const char *fixture_dir(void) {
-    if (!fixture_path[0]) {
-        snprintf(fixture_path, sizeof fixture_path, "%s", test_tmpdir());
-        atexit(remove_fixture_dir);
-    }
-    return fixture_path;
 }
 
 static void write_file(const char *path, const void *bytes, size_t size) {
@@ -143,7 +117,7 @@ static void check_fixture_images(const bpnn_dataset *data, size_t rows, int with
 /* ---- IDX --------------------------------------------------------------------- */
 
 START_TEST(idx_good_raw_and_gz) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     for (int gz = 0; gz <= 1; gz++) {
         char *images = path_in(dir, gz ? "images.gz" : "images");
         char *labels = path_in(dir, gz ? "labels.gz" : "labels");
@@ -165,7 +139,7 @@ START_TEST(idx_good_raw_and_gz) {
 END_TEST
 
 START_TEST(idx_label_offset) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     write_labels(labels, 1, N_IMAGES, N_IMAGES); /* 1, 2, 3, 1, 2 */
@@ -188,7 +162,7 @@ START_TEST(idx_label_offset) {
 END_TEST
 
 START_TEST(idx_limit) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz"), *labels = path_in(dir, "labels.gz");
     write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     write_labels(labels, 1, N_IMAGES, N_IMAGES);
@@ -216,7 +190,7 @@ END_TEST
 
 START_TEST(idx_limit_stops_before_truncation) {
     /* Readers stop decoding after N records: a damaged tail is not read. */
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
     write_images(images, 0, 0x00000803, N_IMAGES, 2 * HEIGHT * WIDTH + 3);
     bpnn_load_options options;
@@ -230,7 +204,7 @@ START_TEST(idx_limit_stops_before_truncation) {
 END_TEST
 
 START_TEST(idx_truncated_images) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     for (int gz = 0; gz <= 1; gz++) {
         char *images = path_in(dir, gz ? "images.gz" : "images");
         /* three and a half images of five */
@@ -247,7 +221,7 @@ END_TEST
 
 START_TEST(idx_truncated_gzip_stream) {
     /* The gzip stream itself cut short (no trailer, data missing). */
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *whole = path_in(dir, "whole.gz"), *cut = path_in(dir, "cut.gz");
     unsigned char bytes[4096];
     uint32_t dims[3] = {20, 10, 10};
@@ -269,7 +243,7 @@ START_TEST(idx_truncated_gzip_stream) {
 END_TEST
 
 START_TEST(idx_truncated_labels) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels.gz");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     write_labels(labels, 1, N_IMAGES, 2);
@@ -283,7 +257,7 @@ START_TEST(idx_truncated_labels) {
 END_TEST
 
 START_TEST(idx_truncated_header) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
     unsigned char bytes[10] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0};
     write_file(images, bytes, sizeof bytes);
@@ -298,7 +272,7 @@ START_TEST(idx_truncated_header) {
 END_TEST
 
 START_TEST(idx_wrong_magic) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     /* A labels file given as images, and the other way round. */
     write_labels(images, 0, N_IMAGES, N_IMAGES);
@@ -324,7 +298,7 @@ START_TEST(idx_wrong_magic) {
 END_TEST
 
 START_TEST(idx_unsupported_type) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
     write_images(images, 0, 0x00000D03, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     bpnn_dataset data;
@@ -339,7 +313,7 @@ START_TEST(idx_unsupported_type) {
 END_TEST
 
 START_TEST(idx_count_mismatch) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     write_labels(labels, 0, N_IMAGES - 1, N_IMAGES - 1);
@@ -354,7 +328,7 @@ START_TEST(idx_count_mismatch) {
 END_TEST
 
 START_TEST(idx_missing_and_empty) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *missing = path_in(dir, "no-such-file.gz");
     bpnn_dataset data;
     ck_assert_int_eq(bpnn_load_idx(missing, NULL, NULL, &data), BPNN_ERR_INVALID);
@@ -387,7 +361,7 @@ START_TEST(idx_missing_and_empty) {
 END_TEST
 
 START_TEST(idx_corrupt_gzip) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz");
     write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
     FILE *file = fopen(images, "r+b");
@@ -409,7 +383,7 @@ END_TEST
 /* ---- dispatch by content ------------------------------------------------------- */
 
 START_TEST(load_data_dispatch) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz"), *labels = path_in(dir, "labels");
     char *csv = path_in(dir, "data.csv"), *mat = path_in(dir, "data.mat");
     write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -446,7 +420,7 @@ END_TEST
 static bpnn_status load_csv_text(const char *text, const char *name,
                                  const bpnn_load_options *options, bpnn_dataset *data,
                                  char **path_out) {
-    char *path = path_in(fixture_dir(), name);
+    char *path = path_in(test_fixture_dir(), name);
     write_text(path, text);
     if (path_out)
         *path_out = path;
@@ -692,7 +666,7 @@ START_TEST(csv_empty) {
     assert_message_has("only a header");
     assert_empty(&data);
 
-    char *missing = path_in(fixture_dir(), "missing.csv");
+    char *missing = path_in(test_fixture_dir(), "missing.csv");
     ck_assert_int_eq(bpnn_load_csv(missing, NULL, &data), BPNN_ERR_INVALID);
     assert_message_has("cannot open CSV data: ");
     assert_message_has("No such file or directory");
@@ -780,7 +754,7 @@ START_TEST(csv_gzip_and_long_lines) {
         }
         text[n++] = '\n';
     }
-    char *path = path_in(fixture_dir(), "wide.csv.gz");
+    char *path = path_in(test_fixture_dir(), "wide.csv.gz");
     write_gz(path, text, n);
     free(text);
     bpnn_dataset data;

@@ -5,7 +5,6 @@
  * elements, missing variables, wrong shapes, non-numeric and non-integral
  * labels. Last, the issue's parity check: the same samples as IDX (labels
  * 0..K-1) and as MAT (labels 1..K) train to the same parameters. */
-#include <dirent.h>
 #include <matio.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,35 +19,12 @@
 
 /* ---- fixtures ------------------------------------------------------------------ */
 
-static char fixture_path[64];
-
-static void remove_fixture_dir(void) {
-    DIR *dir = opendir(fixture_path);
-    if (!dir)
-        return;
-    char path[600];
-    for (struct dirent *entry; (entry = readdir(dir)) != NULL;) {
-        snprintf(path, sizeof path, "%s/%s", fixture_path, entry->d_name);
-        if (entry->d_name[0] != '.')
-            unlink(path);
-    }
-    closedir(dir);
-    rmdir(fixture_path);
-}
-
-static const char *fixture_dir(void) {
-    if (!fixture_path[0]) {
-        snprintf(fixture_path, sizeof fixture_path, "%s", test_tmpdir());
-        atexit(remove_fixture_dir);
-    }
-    return fixture_path;
-}
 
 static char *path_in(const char *name) {
     static char paths[8][512];
     static int next = 0;
     char *path = paths[next++ % 8];
-    snprintf(path, sizeof paths[0], "%s/%s", fixture_dir(), name);
+    snprintf(path, sizeof paths[0], "%s/%s", test_fixture_dir(), name);
     return path;
 }
 
@@ -804,7 +780,7 @@ END_TEST
 START_TEST(mat_idx_parity_cli) {
     const char *program = getenv("BPNN_CL");
     ck_assert_msg(program != NULL, "BPNN_CL names the program under test");
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     write_parity_files(path_in("p-images"), path_in("p-labels"), path_in("p.mat"));
     char command[4096];
     snprintf(command, sizeof command,
