@@ -7,6 +7,7 @@
 #ifndef BPNN_H
 #define BPNN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,7 +34,7 @@ const char *bpnn_precision_name(bpnn_precision precision);
 
 /* Set to nonzero (from a signal handler) to make a running training stop with
  * BPNN_ERR_INTERRUPTED at its next cost evaluation. */
-extern volatile int bpnn_interrupt_flag;
+extern volatile sig_atomic_t bpnn_interrupt_flag;
 
 /* ---- data sets ---------------------------------------------------------- */
 
@@ -151,6 +152,23 @@ void bpnn_device_close(bpnn_device *device);
 const char *bpnn_device_spec(const bpnn_device *device);  /* resolved, e.g. "opencl:0:0" */
 const char *bpnn_device_name(const bpnn_device *device);
 const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
+/* What crossed between host and device, and where the time went; the
+ * timings are collected while profiling is on (OpenCL events). */
+typedef struct bpnn_device_stats {
+    uint64_t bytes_to_device;
+    uint64_t bytes_from_device;
+    double gemm_seconds;
+    double kernel_seconds;
+    uint64_t gemm_calls;
+    uint64_t kernel_calls;
+} bpnn_device_stats;
+
+void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out);
+void bpnn_device_set_profiling(bpnn_device *device, int on);
+/* The OpenBLAS kernel family the device computes with, or NULL when it does
+ * not use the host's BLAS (OpenCL devices). */
+const char *bpnn_device_blas_core(const bpnn_device *device);
+
 /* Host threads for BLAS and our loops (0 keeps the default). */
 void bpnn_set_threads(int threads);
 /* The OpenBLAS kernel family in use, e.g. "SkylakeX". */

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/blas_core.h"
 #include "cli/cli.h"
@@ -46,12 +47,19 @@ static const command commands[] = {
     {"verify", cmd_verify}, {"bench", cmd_bench}, {"show", cmd_show},
 };
 
-/* Only async-signal-safe work here: the flag, and the temp file's removal. */
+/* Only async-signal-safe work here: the temp file's removal, the message,
+ * _exit. Outputs are written whole through a temp file and rename, and logs
+ * are flushed per record, so nothing else needs saving. */
 static void on_signal(int signal_number)
 {
     (void)signal_number;
+    static const char message[] = "bpnn-cl: interrupted\n";
     bpnn_interrupt_flag = 1;
     bpnn_remove_pending_temp();
+    if (write(STDERR_FILENO, message, sizeof message - 1) < 0) {
+        /* nothing left to try */
+    }
+    _exit(BPNN_ERR_INTERRUPTED);
 }
 
 static void install_signal_handlers(void)
@@ -81,8 +89,16 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
+            for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++)
+                cli_json_requested |= strcmp(argv[a], "--json") == 0;
             optind = 1;
-            return commands[i].run(argc - 1, argv + 1);
+            int status = commands[i].run(argc - 1, argv + 1);
+            /* A full disk or a closed pipe must not pass for success. */
+            if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
+                fprintf(stderr, "bpnn-cl: write error: stdout\n");
+                return BPNN_ERR_RUNTIME;
+            }
+            return status;
         }
     }
     fprintf(stderr, "bpnn-cl: unknown command: %s: see bpnn-cl --help\n", argv[1]);

@@ -115,14 +115,17 @@ bpnn_status bpnn_write_file_atomic(const char *path, const void *data, size_t si
     memcpy(temp + length, suffix, sizeof suffix);
 
     mode_t mode = new_file_mode(path);
+    /* Registered before mkstemp, which writes the name into `temp` before it
+     * creates the file: a signal at any point finds the file to remove. */
+    bpnn_pending_temp_path = temp;
     int fd = mkstemp(temp);
     if (fd < 0) {
         int error = errno;
+        bpnn_pending_temp_path = NULL;
         free(temp);
         return bpnn_fail(BPNN_ERR_INVALID, "cannot create %s: %s: %s", what, path,
                          strerror(error));
     }
-    bpnn_pending_temp_path = temp;
     /* mkstemp creates 0600; a model or export is an ordinary file. Failing
      * to widen the mode only leaves it private. */
     (void)fchmod(fd, mode);

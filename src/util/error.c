@@ -5,7 +5,7 @@
 
 static _Thread_local char last_message[1024];
 
-volatile int bpnn_interrupt_flag = 0;
+volatile sig_atomic_t bpnn_interrupt_flag = 0;
 
 const char *bpnn_error_message(void)
 {
