@@ -206,6 +206,9 @@ START_TEST(test_bad_input)
     unsigned char idx[16 + 8] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
     write_file("short-images", idx, sizeof idx); /* 3 images of 4 pixels declared, 2 present */
     write_file("labels", (unsigned char[]){0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 2}, 11);
+    unsigned char images[16 + 6] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1, 9, 8, 7, 6, 5, 4};
+    write_file("images", images, sizeof images); /* 3 images of 2x1 pixels */
+    write_file("labels-typo.csv", "0,1,2\n100000000,3,4\n", 20);
     static const struct {
         const char *args, *needle;
     } cases[] = {
@@ -228,6 +231,11 @@ START_TEST(test_bad_input)
         {"eval --data good.csv", "--model"},
         {"export --model m --out . --format xml", "xml"},
         {"frobnicate", "frobnicate"},
+        {"train --data good.csv --out .", "folder"},
+        {"train --data labels-typo.csv", "--layers"}, /* a label of 10^8 is no class count */
+        {"train --data good.csv --labels-from 1 --layers 2,4,3", "label"}, /* 0 - 1 < 0 */
+        {"verify --device cpu", "reference"},
+        {"train --data images --labels labels --test-data images --max-iter 1", "--test-labels"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *out, *err;
@@ -238,6 +246,39 @@ START_TEST(test_bad_input)
     const char *out, *err;
     ck_assert_int_eq(run("train --data missing.csv --json", &out, &err), 2);
     ck_assert_msg(strstr(out, "\"error\": \"") && strstr(out, "\"exit\": 2"), "%s", out);
+    /* the error object even when --json comes after the bad option */
+    ck_assert_int_eq(run("train --lambda x --json", &out, &err), 2);
+    ck_assert_msg(strstr(out, "\"error\": \"not a number: --lambda x\""), "%s", out);
+}
+END_TEST
+
+/* Output that cannot be written is a failure, not a success. */
+START_TEST(test_stdout_write_error)
+{
+    char command[8192];
+    snprintf(command, sizeof command, "%s gradcheck >/dev/full 2>/dev/null", program);
+    int status = system(command);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 1);
+}
+END_TEST
+
+/* SIGINT outside training too (here: a long benchmark) ends the run with 130. */
+START_TEST(test_interrupt_anywhere)
+{
+    char command[8192];
+    snprintf(command, sizeof command, "exec %s bench --repeat 1000000 --samples 2000", program);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    usleep(500 * 1000);
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
 }
 END_TEST
 
@@ -332,6 +373,8 @@ static Suite *cli_suite(void)
     tcase_add_test(t, test_default_data_missing);
     tcase_add_test(t, test_default_data_trains);
     tcase_add_test(t, test_interrupt);
+    tcase_add_test(t, test_interrupt_anywhere);
+    tcase_add_test(t, test_stdout_write_error);
     suite_add_tcase(s, t);
     return s;
 }

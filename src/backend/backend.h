@@ -90,15 +90,8 @@ typedef struct backend_ops {
     bpnn_status (*finish)(backend *be);
 } backend_ops;
 
-/* Counters a backend keeps for --stats. */
-typedef struct backend_stats {
-    uint64_t bytes_to_device;
-    uint64_t bytes_from_device;
-    double gemm_seconds;
-    double kernel_seconds;
-    uint64_t gemm_calls;
-    uint64_t kernel_calls;
-} backend_stats;
+/* Counters a backend keeps for --stats (bpnn.h). */
+typedef bpnn_device_stats backend_stats;
 
 struct bpnn_device {
     const backend_ops *ops;
@@ -113,6 +106,7 @@ struct bpnn_device {
      * gradient GEMM; 0: the whole data set at once (devices with their own
      * memory, where big GEMMs pay). */
     size_t batch_bytes;
+    const char *blas_core;  /* the host BLAS's kernels, NULL when not used */
 };
 
 /* Opening and closing are bpnn_device_open / bpnn_device_close (bpnn.h),

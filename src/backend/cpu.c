@@ -124,6 +124,7 @@ bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
      * cache; measured with 784 features, 5000 rows, f64: 9.5 ms per
      * evaluation against 12.2 ms unblocked. */
     be->batch_bytes = (size_t)2 << 20;
+    be->blas_core = bpnn_blas_core();
     snprintf(be->name, sizeof be->name, "host CPU (OpenBLAS %s, %d threads)", bpnn_blas_core(),
              openblas_get_num_threads());
     snprintf(be->description, sizeof be->description, "CBLAS: OpenBLAS, core %s",

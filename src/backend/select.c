@@ -78,6 +78,21 @@ void bpnn_device_close(bpnn_device *device)
         device->ops->destroy(device);
 }
 
+void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out)
+{
+    *out = device->stats;
+}
+
+void bpnn_device_set_profiling(bpnn_device *device, int on)
+{
+    device->profiling = on;
+}
+
+const char *bpnn_device_blas_core(const bpnn_device *device)
+{
+    return device->blas_core;
+}
+
 const char *bpnn_device_spec(const bpnn_device *device)
 {
     return device->spec;

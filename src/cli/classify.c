@@ -40,7 +40,8 @@ bpnn_status classify(const char *model_path, const cli_data *data, const cli_dev
         return bpnn_fail(BPNN_ERR_INVALID, "no model given: --model FILE is required");
     BPNN_TRY(bpnn_model_load(model_path, &out->model));
     cli_device opened = *device;
-    opened.precision = out->model->precision;
+    if (!device->precision_given) /* else: e.g. an f64 model evaluated in f32 */
+        opened.precision = out->model->precision;
     BPNN_TRY(cli_open_device(&opened, &out->device));
     cli_data read = *data;
     if (!read.labels_from_given)

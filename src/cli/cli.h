@@ -107,6 +107,7 @@ typedef struct cli_data {
 typedef struct cli_device {
     const char *spec;
     bpnn_precision precision;
+    int precision_given;
     int threads;
     int json;
 } cli_device;
@@ -148,9 +149,15 @@ bpnn_status cli_open_device(const cli_device *device, bpnn_device **out);
 /* Fails early when `path` cannot be created (its folder missing or not writable). */
 bpnn_status cli_check_writable(const char *flag, const char *path);
 
+/* --json appears among the command's arguments: errors found before the
+ * option itself is parsed still get the JSON error object. */
+extern int cli_json_requested;
+
 /* Reports a failure: "bpnn-cl: MESSAGE" on stderr and, with --json, the error
  * object on stdout. Returns the exit status. */
 int cli_fail(int json, bpnn_status status);
+/* {"error": the current message, "exit": status}. */
+json_t *cli_json_error(bpnn_status status);
 /* Prints a JSON object on stdout and frees it. */
 void cli_print_json(json_t *object);
 /* A number, or null when it is not finite. */

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -156,6 +157,7 @@ int cli_device_option(cli_device *device, int code, const char *arg)
     case OPT_DEVICE: device->spec = arg; return 1;
     case OPT_JSON: device->json = 1; return 1;
     case OPT_PRECISION:
+        device->precision_given = 1;
         if (strcmp(arg, "f32") == 0)
             device->precision = BPNN_F32;
         else if (strcmp(arg, "f64") == 0)
@@ -263,9 +265,17 @@ bpnn_status cli_check_writable(const char *flag, const char *path)
     if (!copy)
         return bpnn_fail_oom("path");
     const char *dir = dirname(copy);
+    struct stat st;
     bpnn_status status = BPNN_OK;
-    if (access(dir, F_OK) != 0)
+    if (*path == '\0')
+        status = bpnn_fail(BPNN_ERR_INVALID, "empty output path: --%s", flag);
+    else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        status = bpnn_fail(BPNN_ERR_INVALID, "output is a folder, not a file: --%s %s", flag,
+                           path);
+    else if (stat(dir, &st) != 0)
         status = bpnn_fail(BPNN_ERR_INVALID, "output folder does not exist: --%s %s", flag, path);
+    else if (!S_ISDIR(st.st_mode))
+        status = bpnn_fail(BPNN_ERR_INVALID, "not a folder: %s: --%s %s", dir, flag, path);
     else if (access(dir, W_OK) != 0)
         status = bpnn_fail(BPNN_ERR_INVALID, "output folder not writable: --%s %s", flag, path);
     free(copy);
@@ -285,10 +295,38 @@ json_t *cli_json_number(double value)
     return isfinite(value) ? json_real(value) : json_null();
 }
 
+int cli_json_requested;
+
+/* Jansson takes UTF-8 only: a message naming a file in another encoding
+ * keeps its ASCII and shows '?' for the rest. */
+static json_t *json_text(const char *text)
+{
+    json_t *value = json_string(text);
+    if (value)
+        return value;
+    char *copy = strdup(text);
+    if (!copy)
+        return json_string("out of memory");
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    value = json_string(copy);
+    free(copy);
+    return value;
+}
+
+json_t *cli_json_error(bpnn_status status)
+{
+    json_t *object = json_object();
+    json_object_set_new(object, "error", json_text(bpnn_error_message()));
+    json_object_set_new(object, "exit", json_integer((int)status));
+    return object;
+}
+
 int cli_fail(int json, bpnn_status status)
 {
     fprintf(stderr, "bpnn-cl: %s\n", bpnn_error_message());
-    if (json)
-        cli_print_json(json_pack("{s:s, s:i}", "error", bpnn_error_message(), "exit", (int)status));
+    if (json || cli_json_requested)
+        cli_print_json(cli_json_error(status));
     return (int)status;
 }

@@ -14,7 +14,7 @@ static const char help[] =
     "\n"
     "  --model FILE        a model written by bpnn-cl train --out\n"
     "  --confusion FILE    also draw the confusion matrix as a heat map (PNG)\n" CLI_DATA_HELP
-        CLI_DEVICE_HELP "\n" CLI_EXIT_HELP;
+        CLI_DEVICE_HELP "  (--precision defaults to the model's)\n\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
     CLI_DATA_OPTIONS,

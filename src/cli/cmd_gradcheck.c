@@ -62,17 +62,21 @@ static bpnn_status parse(int argc, char **argv, gradcheck_args *a, int *help_sho
     return BPNN_OK;
 }
 
-static void print(const gradcheck_args *a, const bpnn_device *device, const bpnn_gradcheck *g)
+static void print(const gradcheck_args *a, const bpnn_device *device, const bpnn_gradcheck *g,
+                  int failed)
 {
     if (a->device.json) {
-        cli_print_json(json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:f, s:b}",
+        json_t *object = json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:f, s:b}",
                                  "relative_difference", cli_json_number(g->relative_difference),
                                  "max_abs_difference", cli_json_number(g->max_abs_difference),
                                  "cost", cli_json_number(g->cost), "device",
                                  bpnn_device_spec(device), "device_name",
                                  bpnn_device_name(device), "precision", "f64", "threshold",
                                  GRADCHECK_THRESHOLD, "pass",
-                                 g->relative_difference < GRADCHECK_THRESHOLD));
+                                 g->relative_difference < GRADCHECK_THRESHOLD);
+        if (failed)
+            json_object_update(object, cli_json_error(BPNN_ERR_RUNTIME));
+        cli_print_json(object);
         return;
     }
     printf("%24s %24s\n", "numerical", "backpropagation");
@@ -102,9 +106,16 @@ int cmd_gradcheck(int argc, char **argv)
         status = bpnn_gradient_check(device, a.layer_count, a.sizes, (size_t)a.samples, a.lambda,
                                      1e-4, &g);
     if (status == BPNN_OK) {
-        print(&a, device, &g);
-        if (!(g.relative_difference < GRADCHECK_THRESHOLD))
-            status = BPNN_ERR_RUNTIME;
+        int failed = !(g.relative_difference < GRADCHECK_THRESHOLD);
+        if (failed)
+            status = bpnn_fail(BPNN_ERR_RUNTIME,
+                               "gradient check failed: relative difference %.3e is not below "
+                               "%g: on %s",
+                               g.relative_difference, GRADCHECK_THRESHOLD,
+                               bpnn_device_spec(device));
+        print(&a, device, &g, failed);
+        if (failed)
+            fprintf(stderr, "bpnn-cl: %s\n", bpnn_error_message());
     } else {
         cli_fail(a.device.json, status);
     }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "backend/blas_core.h"
 #include "cli/cli.h"
 #include "io/picture.h"
@@ -60,6 +59,9 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
+
+/* Without --layers, more classes than this are taken for a stray label. */
+#define MAX_INFERRED_CLASSES 10000
 
 typedef struct train_args {
     cli_data data;
@@ -124,6 +126,11 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         BPNN_TRY(cli_check_writable("plot", a->plot_path));
     if (a->data.test_labels_path && !a->data.test_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--test-labels needs --test-data");
+    if (a->data.labels_from_given && a->data.load.label_offset != 0 && !a->data.data_path)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "--labels-from %d: Fashion-MNIST's labels are 0..9; --labels-from is "
+                         "for --data files",
+                         a->data.load.label_offset);
     if (a->data.test_limit && a->data.data_path && !a->data.test_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--test-limit needs --test-data (or the default data)");
     return BPNN_OK;
@@ -133,6 +140,11 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
 static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int is_fashion)
 {
     int classes = is_fashion ? 10 : bpnn_dataset_class_count(train);
+    if (a->layer_count == 0 && classes > MAX_INFERRED_CLASSES)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "labels go up to %d: %s: if that many classes are meant, give them "
+                         "with --layers",
+                         classes - 1, a->data.data_path);
     if (a->layer_count == 0) {
         a->layer_count = 3;
         a->sizes[0] = (int)train->features;
@@ -233,7 +245,9 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model,
 
 static void print_stats(const bpnn_device *device, const bpnn_train_result *result)
 {
-    const backend_stats *s = &device->stats;
+    bpnn_device_stats stats;
+    bpnn_device_get_stats(device, &stats);
+    const bpnn_device_stats *s = &stats;
     if (s->gemm_calls == 0 && s->bytes_to_device == 0) {
         fprintf(stderr, "stats: %s works in host memory: no transfers, no device timings\n",
                 bpnn_device_spec(device));
@@ -304,6 +318,9 @@ static bpnn_status run(train_run *r, double started)
                          a->data.data_path);
     BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
     BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion));
+    if (r->has_test && !r->test.labels)
+        return bpnn_fail(BPNN_ERR_INVALID, "test data have no labels: %s: give --test-labels",
+                         a->data.test_data_path);
     if (r->has_test) {
         BPNN_TRY(bpnn_dataset_check_labels(&r->test, a->sizes[a->layer_count - 1],
                                            a->data.test_data_path ? a->data.test_data_path
@@ -329,7 +346,7 @@ static bpnn_status run(train_run *r, double started)
         /* Printed once the data are in, so that a bad request stays one line. */
         fprintf(stderr, "device %s: %s (%s)\n", bpnn_device_spec(r->device),
                 bpnn_device_name(r->device), bpnn_device_description(r->device));
-        if (blas_core_is_weaker())
+        if (bpnn_device_blas_core(r->device) && blas_core_is_weaker())
             fprintf(stderr, "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
                             "CPU allows (%s)\n",
                     bpnn_blas_core(), blas_core_from_cpuid());
@@ -350,7 +367,7 @@ static bpnn_status run(train_run *r, double started)
     a->train.progress_user = p;
     a->train.accuracy_every_iteration = a->log_accuracy;
     a->train.test = r->has_test ? &r->test : NULL;
-    r->device->profiling = a->stats;
+    bpnn_device_set_profiling(r->device, a->stats);
     BPNN_TRY(bpnn_train(r->device, r->model, &r->train, &a->train, &r->result));
     if (p->failed)
         return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s", a->log_path);
@@ -380,8 +397,8 @@ static bpnn_status run(train_run *r, double started)
         json_object_set_new(o, "precision", json_string(bpnn_precision_name(a->device.precision)));
         json_object_set_new(o, "layers", layers_json(r->model));
         json_object_set_new(o, "lambda", json_real(a->train.lambda));
-        if (strcmp(bpnn_device_spec(r->device), "cpu") == 0)
-            json_object_set_new(o, "blas_core", json_string(bpnn_blas_core()));
+        if (bpnn_device_blas_core(r->device))
+            json_object_set_new(o, "blas_core", json_string(bpnn_device_blas_core(r->device)));
         json_object_set_new(o, "samples", json_integer((json_int_t)r->train.rows));
         if (a->out_path)
             json_object_set_new(o, "model", json_string(a->out_path));

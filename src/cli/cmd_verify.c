@@ -95,6 +95,11 @@ static bpnn_status verify_precision(const cli_device *options, bpnn_precision pr
         bpnn_clear_error();
         return BPNN_OK;
     }
+    if (status == BPNN_OK && bpnn_device_blas_core(device))
+        status = bpnn_fail(BPNN_ERR_INVALID,
+                           "nothing to verify: --device %s is the cpu path, the reference "
+                           "itself: name an OpenCL device (see bpnn-cl devices)",
+                           options->spec);
     if (status == BPNN_OK)
         status = bpnn_device_open("cpu", precision, &cpu);
     if (status != BPNN_OK) {

@@ -33,6 +33,11 @@ bpnn_status bpnn_model_create(int layer_count, const int *sizes, bpnn_precision 
     for (int l = 0; l < layer_count; l++)
         if (sizes[l] < 1)
             return bpnn_fail(BPNN_ERR_INVALID, "layer %d has %d units: --layers", l + 1, sizes[l]);
+    size_t count = bpnn_param_count(layer_count, sizes); /* sizes < 2^31: no overflow */
+    if (count > INT32_MAX) /* BLAS counts vectors in 32-bit integers */
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "network too large: %zu parameters, at most %d: --layers", count,
+                         INT32_MAX);
     bpnn_model *model = calloc(1, sizeof *model);
     if (!model)
         return bpnn_fail_oom("model");

@@ -245,9 +245,12 @@ static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t lin
                             column == t->label_index && kind == CELL_TEXT ? "non-numeric label"
                                                                           : NULL);
         if (column == t->label_index) {
-            if (value != floor(value) || value < INT32_MIN || value > INT32_MAX)
+            if (value != floor(value))
                 return bad_cell(t, line, length, line_no, column + 1, &f, kind,
                                 "non-integral label");
+            if (value < INT32_MIN || value > INT32_MAX)
+                return bad_cell(t, line, length, line_no, column + 1, &f, kind,
+                                "label out of range");
             long long cls = (long long)value - t->label_offset;
             if (cls < 0 || cls > INT32_MAX) {
                 size_t columns = count_fields(line, length);

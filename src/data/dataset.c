@@ -22,7 +22,7 @@ int bpnn_dataset_class_count(const bpnn_dataset *data) {
     for (size_t i = 0; i < data->rows; i++)
         if (data->labels[i] > largest)
             largest = data->labels[i];
-    return (int)largest + 1;
+    return largest == INT32_MAX ? INT32_MAX : (int)largest + 1;
 }
 
 void bpnn_load_options_default(bpnn_load_options *options) {

@@ -730,7 +730,12 @@ bpnn_status opencl_backend_open(const char *spec, bpnn_precision precision, back
                          spec);
     device_entry *entries;
     size_t n;
-    BPNN_TRY(enumerate(&entries, &n));
+    bpnn_status listed = enumerate(&entries, &n);
+    if (listed != BPNN_OK && strcmp(spec, "auto") == 0) {
+        bpnn_clear_error(); /* a broken OpenCL installation has no GPU to offer */
+        return BPNN_OK;
+    }
+    BPNN_TRY(listed);
     long chosen = resolve_entries(entries, n, spec, precision);
     if (chosen == -2) {
         free(entries);
