@@ -57,7 +57,7 @@ enum { MAX_NUMBER_TEXT = 32 };
 
 /* The text of Theta_l, numbers formatted under the C locale's LC_NUMERIC so a
  * decimal comma can never appear even where the process set one. */
-static char *format_theta_csv(const bpnn_model *model, int l, size_t *out_size)
+static void *format_theta_csv(const bpnn_model *model, int l, size_t *out_size)
 {
     size_t rows = (size_t)model->sizes[l], cols = (size_t)model->sizes[l - 1] + 1;
     const double *theta = model->params + bpnn_theta_offset(model->sizes, l);
@@ -86,21 +86,6 @@ static char *format_theta_csv(const bpnn_model *model, int l, size_t *out_size)
     return text;
 }
 
-bpnn_status bpnn_export_csv(const bpnn_model *model, const char *dir)
-{
-    BPNN_TRY(check_output_dir(dir));
-    for (int l = 1; l < model->layer_count; l++) {
-        size_t size;
-        char *text = format_theta_csv(model, l, &size);
-        if (!text)
-            return bpnn_fail_oom("CSV export");
-        bpnn_status status = write_theta(dir, l, "csv", text, size);
-        free(text);
-        BPNN_TRY(status);
-    }
-    return BPNN_OK;
-}
-
 /* ---- NPY ----------------------------------------------------------------------- */
 
 enum { NPY_PREAMBLE = 10, NPY_ALIGNMENT = 64 };
@@ -108,7 +93,7 @@ enum { NPY_PREAMBLE = 10, NPY_ALIGNMENT = 64 };
 /* Theta_l as an NPY 1.0 file: magic, version, header length, the header
  * dict padded with spaces and ended by a newline so the data start at a
  * multiple of 64, then the values little-endian in C order. */
-static unsigned char *format_theta_npy(const bpnn_model *model, int l, size_t *out_size)
+static void *format_theta_npy(const bpnn_model *model, int l, size_t *out_size)
 {
     size_t rows = (size_t)model->sizes[l], cols = (size_t)model->sizes[l - 1] + 1;
     const double *theta = model->params + bpnn_theta_offset(model->sizes, l);
@@ -151,17 +136,35 @@ static unsigned char *format_theta_npy(const bpnn_model *model, int l, size_t *o
     return data;
 }
 
-bpnn_status bpnn_export_npy(const bpnn_model *model, const char *dir)
+/* ---- both ---------------------------------------------------------------------- */
+
+typedef void *(*theta_format)(const bpnn_model *model, int l, size_t *size);
+
+/* Every Theta_l is formatted before the first file is written, so running
+ * out of memory never leaves a directory with some layers replaced. */
+static bpnn_status export_thetas(const bpnn_model *model, const char *dir, const char *ext,
+                                 theta_format format)
 {
     BPNN_TRY(check_output_dir(dir));
-    for (int l = 1; l < model->layer_count; l++) {
-        size_t size;
-        unsigned char *data = format_theta_npy(model, l, &size);
-        if (!data)
-            return bpnn_fail_oom("NPY export");
-        bpnn_status status = write_theta(dir, l, "npy", data, size);
-        free(data);
-        BPNN_TRY(status);
-    }
-    return BPNN_OK;
+    void *files[BPNN_MAX_LAYERS] = {0};
+    size_t sizes[BPNN_MAX_LAYERS];
+    bpnn_status status = BPNN_OK;
+    for (int l = 1; l < model->layer_count && status == BPNN_OK; l++)
+        if (!(files[l] = format(model, l, &sizes[l])))
+            status = bpnn_fail_oom("weight export");
+    for (int l = 1; l < model->layer_count && status == BPNN_OK; l++)
+        status = write_theta(dir, l, ext, files[l], sizes[l]);
+    for (int l = 1; l < model->layer_count; l++)
+        free(files[l]);
+    return status;
+}
+
+bpnn_status bpnn_export_csv(const bpnn_model *model, const char *dir)
+{
+    return export_thetas(model, dir, "csv", format_theta_csv);
+}
+
+bpnn_status bpnn_export_npy(const bpnn_model *model, const char *dir)
+{
+    return export_thetas(model, dir, "npy", format_theta_npy);
 }
