@@ -334,7 +334,7 @@ START_TEST(test_interrupt)
     char command[8192];
     snprintf(command, sizeof command,
              "cd %s && exec %s train --data big.csv --layers 3,200,4 --max-iter 100000 --gtol 0 "
-             "--device cpu --out keep.bpnn --quiet",
+             "--device cpu --out keep.bpnn --log run.jsonl --quiet",
              dir, program);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -350,6 +350,12 @@ START_TEST(test_interrupt)
     char *kept = read_file("keep.bpnn");
     ck_assert_str_eq(kept, "precious");
     free(kept);
+    /* the log was flushed record by record: the first iterations are in it */
+    char *log = read_file("run.jsonl");
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strncmp(log, "{\"iteration\":1,", 15) == 0, "%s", log);
+    ck_assert_ptr_nonnull(strchr(log, '\n'));
+    free(log);
     char listing[8192];
     snprintf(listing, sizeof listing, "ls %s | grep -c tmp", dir);
     FILE *p = popen(listing, "r");
