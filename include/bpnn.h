@@ -211,6 +211,7 @@ typedef struct bpnn_train_result {
     double final_cost;
     const char *stop_reason; /* "gtol", "max_iter", "line_search" */
     double train_seconds;
+    double train_accuracy; /* on the training data, at the final parameters */
     /* Bytes that crossed host<->device while the optimizer ran (after the
      * upload, before the parameters come back). */
     uint64_t optimizer_transfer_bytes;

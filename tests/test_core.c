@@ -281,6 +281,7 @@ START_TEST(test_cg_lowers_cost)
         for (int i = 0; i < 200; i++)
             correct += predicted[i] == data.labels[i];
         ck_assert_int_ge(correct, 190);
+        ck_assert(result.train_accuracy == correct / 200.0); /* measured on the device */
         bpnn_model_free(model);
         bpnn_dataset_free(&data);
         bpnn_device_close(cpu);

@@ -282,7 +282,7 @@ typedef struct train_run {
     FILE *log;
     progress progress;
     bpnn_train_result result;
-    double train_accuracy, test_accuracy;
+    double test_accuracy;
 } train_run;
 
 /* --plot: the curve of the iterations kept in memory. */
@@ -373,7 +373,6 @@ static bpnn_status run(train_run *r, double started)
         return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s", a->log_path);
     if (a->stats)
         print_stats(r->device, &r->result);
-    BPNN_TRY(accuracy(r->device, r->model, &r->train, &r->train_accuracy));
     if (r->has_test)
         BPNN_TRY(accuracy(r->device, r->model, &r->test, &r->test_accuracy));
     if (a->out_path)
@@ -383,7 +382,7 @@ static bpnn_status run(train_run *r, double started)
     double total = bpnn_now() - started;
     if (a->device.json) {
         json_t *o = json_object();
-        json_object_set_new(o, "train_accuracy", cli_json_number(r->train_accuracy));
+        json_object_set_new(o, "train_accuracy", cli_json_number(r->result.train_accuracy));
         if (r->has_test)
             json_object_set_new(o, "test_accuracy", cli_json_number(r->test_accuracy));
         json_object_set_new(o, "final_cost", cli_json_number(r->result.final_cost));
@@ -408,7 +407,7 @@ static bpnn_status run(train_run *r, double started)
         printf("stopped: %s after %d iterations (%d evaluations), final cost %.6f\n",
                r->result.stop_reason, r->result.iterations, r->result.evaluations,
                r->result.final_cost);
-        printf("training accuracy: %.2f%% (%zu samples)\n", 100 * r->train_accuracy,
+        printf("training accuracy: %.2f%% (%zu samples)\n", 100 * r->result.train_accuracy,
                r->train.rows);
         if (r->has_test)
             printf("test accuracy:     %.2f%% (%zu samples)\n", 100 * r->test_accuracy,

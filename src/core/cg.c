@@ -22,8 +22,9 @@ typedef struct cg_state {
 
 /* phi(alpha) = f(x + alpha d) and phi'(alpha) = g(x + alpha d) . d, from one
  * evaluation that leaves the point in x_try, g_try. */
-static bpnn_status phi(cg_state *s, double alpha, double *value, double *slope)
+static bpnn_status phi(void *context, double alpha, double *value, double *slope)
 {
+    cg_state *s = context;
     backend *be = s->be;
     BPNN_TRY(be->ops->copy(be, s->n, view_at(s->x, 0), view_at(s->x_try, 0)));
     BPNN_TRY(be->ops->axpy(be, s->n, alpha, view_at(s->d, 0), view_at(s->x_try, 0)));
@@ -38,11 +39,6 @@ static bpnn_status phi(cg_state *s, double alpha, double *value, double *slope)
     return BPNN_OK;
 }
 
-static bpnn_status phi_line(void *context, double alpha, double *value, double *slope)
-{
-    return phi(context, alpha, value, slope);
-}
-
 /* A step along d meeting the strong Wolfe conditions, by More-Thuente and,
  * when that fails, by bracketing and zoom (fmin_cg's order); on success
  * x_try and g_try hold the new point. The first step is fmin_cg's guess from
@@ -55,7 +51,7 @@ static bpnn_status wolfe_step(cg_state *s, const cg_options *o, double f0, doubl
         first = fmin(1.0, 1.01 * 2 * (f0 - f_previous) / slope0);
     if (!(first > 0))
         first = 1.0;
-    line_search search = {.phi = phi_line, .context = s, .f0 = f0, .slope0 = slope0,
+    line_search search = {.phi = phi, .context = s, .f0 = f0, .slope0 = slope0,
                           .c1 = o->c1, .c2 = o->c2, .first_step = first};
     double alpha;
     BPNN_TRY(line_search_more_thuente(&search, &alpha, f_new, found));

@@ -200,8 +200,8 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     BPNN_TRY(problem_open(be, model, data, 1, &p));
     t.net = p.net;
     bpnn_status status = BPNN_OK;
-    if (t.measure)
-        status = scored_set_open(be, model, data, p.x, &t.train_set);
+    /* always: the final training accuracy is measured on the data in place */
+    status = scored_set_open(be, model, data, p.x, &t.train_set);
     if (status == BPNN_OK && t.measure && options->test)
         status = scored_set_open(be, model, options->test, NULL, &t.test_set);
     cg_result cg = {0};
@@ -220,6 +220,8 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     }
     if (status == BPNN_OK)
         status = be->ops->download(be, view_at(p.params, 0), model->param_count, model->params);
+    if (status == BPNN_OK)
+        status = scored_set_accuracy(be, &t.train_set, p.params, &result->train_accuracy);
     if (status == BPNN_OK) {
         model->lambda = options->lambda;
         result->iterations = cg.iterations;
