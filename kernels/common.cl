@@ -50,6 +50,21 @@ acc_t acc_merge(acc_t a, acc_t b)
 }
 #endif
 
+/* Folds each work-item's accumulator into scratch[0] (all work-items call it;
+ * the work-group size is a power of two). */
+acc_t group_fold(acc_t mine, __local acc_t *scratch)
+{
+    size_t lid = get_local_id(0);
+    scratch[lid] = mine;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t step = get_local_size(0) / 2; step > 0; step /= 2) {
+        if (lid < step)
+            scratch[lid] = acc_merge(scratch[lid], scratch[lid + step]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return scratch[0];
+}
+
 /* max(|a|, |b|) that lets a NaN through, as the CPU path does (divergence shows). */
 REAL max_abs_merge(REAL a, REAL b)
 {

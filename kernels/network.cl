@@ -95,21 +95,15 @@ __kernel void bias_gradient(ulong rows, ulong cols,
     if (j < cols)
         for (size_t i = lid; i < rows; i += width)
             sum = acc_add(sum, (term_t)delta[delta_offset + i * cols + j]);
-    scratch[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t step = width / 2; step > 0; step /= 2) {
-        if (lid < step)
-            scratch[lid] = acc_merge(scratch[lid], scratch[lid + step]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    sum = group_fold(sum, scratch);
     if (lid == 0 && j < cols) {
         __global REAL *g = grad + grad_offset + j * grad_stride;
         /* beta = 0 never reads grad, which may hold anything */
         term_t before = beta != 0 ? beta * (term_t)*g : (term_t)0;
 #ifdef BPNN_ACC_DOUBLE
-        *g = (REAL)(scale * scratch[0] + before);
+        *g = (REAL)(scale * sum + before);
 #else
-        *g = (REAL)(scale * (scratch[0].x + scratch[0].y) + before);
+        *g = (REAL)(scale * (sum.x + sum.y) + before);
 #endif
     }
 }

@@ -4,20 +4,6 @@
  * only value the host reads back. The work-group size is a power of two; the
  * scratch space is one accumulator per work-item. */
 
-/* Folds each work-item's accumulator into scratch[0] (all work-items call it). */
-acc_t group_fold(acc_t mine, __local acc_t *scratch)
-{
-    size_t lid = get_local_id(0);
-    scratch[lid] = mine;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t step = get_local_size(0) / 2; step > 0; step /= 2) {
-        if (lid < step)
-            scratch[lid] = acc_merge(scratch[lid], scratch[lid + step]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    return scratch[0];
-}
-
 REAL group_fold_max(REAL mine, __local REAL *scratch)
 {
     size_t lid = get_local_id(0);
