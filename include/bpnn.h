@@ -111,6 +111,7 @@ typedef struct bpnn_model {
     bpnn_normalization normalization;
     double *norm_shift;            /* per feature: x' = (x - shift) / scale */
     double *norm_scale;
+    int epoch;                     /* mini-batch epochs the parameters hold (0: none) */
 } bpnn_model;
 
 int bpnn_model_class_count(const bpnn_model *model);
@@ -182,21 +183,92 @@ bpnn_status bpnn_cost_gradient(bpnn_device *device, const bpnn_model *model,
                                const bpnn_dataset *data, double lambda, double *cost,
                                double *gradient);
 
+/* How parameters are trained. cg and lbfgs minimize the cost over the whole
+ * training set (max_iter iterations); sgd, momentum and adam take steps on
+ * mini-batches (epochs over batches of `batch` rows, shuffled per epoch). */
+typedef enum bpnn_optimizer {
+    BPNN_OPT_CG = 0,
+    BPNN_OPT_LBFGS = 1,
+    BPNN_OPT_SGD = 2,
+    BPNN_OPT_MOMENTUM = 3,
+    BPNN_OPT_ADAM = 4
+} bpnn_optimizer;
+
+const char *bpnn_optimizer_name(bpnn_optimizer optimizer); /* "cg", ... */
+/* 1 for sgd, momentum and adam. */
+int bpnn_optimizer_is_minibatch(bpnn_optimizer optimizer);
+/* The learning rate a mini-batch optimizer uses when none is given. */
+double bpnn_default_learning_rate(bpnn_optimizer optimizer);
+
+/* The mini-batch learning rate over the run, after any warm-up:
+ * constant; step (times lr_decay every lr_step_epochs epochs); cosine (from
+ * the rate down to 0 at the end of the last epoch, updated every step). */
+typedef enum bpnn_lr_schedule {
+    BPNN_LR_CONSTANT = 0,
+    BPNN_LR_STEP = 1,
+    BPNN_LR_COSINE = 2
+} bpnn_lr_schedule;
+
+const char *bpnn_lr_schedule_name(bpnn_lr_schedule schedule);
+
+/* What a progress report is about. */
+typedef enum bpnn_progress_kind {
+    BPNN_PROGRESS_ITERATION = 0, /* cg, lbfgs: one iteration done */
+    BPNN_PROGRESS_STEP = 1,      /* mini-batch: one step done (for progress bars) */
+    BPNN_PROGRESS_EPOCH = 2      /* mini-batch: one epoch done, with its metrics */
+} bpnn_progress_kind;
+
 typedef struct bpnn_iteration {
-    int iteration;
-    int evaluations;
-    double cost;
+    bpnn_progress_kind kind;
+    int iteration;           /* cg/lbfgs iterations; mini-batch: the epoch */
+    int evaluations;         /* cost-and-gradient evaluations so far */
+    double cost;             /* cg/lbfgs: J; mini-batch: the mean of the epoch's batch
+                              * costs so far (each the batch's estimate of J) */
     double seconds;          /* since the optimizer started */
     double train_accuracy;   /* < 0 when not measured */
     double test_accuracy;    /* < 0 when not measured */
+    /* mini-batch only (0 or < 0 otherwise) */
+    int epoch;               /* 1-based */
+    int epochs;              /* of the run */
+    long step;               /* within the epoch, 1-based */
+    long steps;              /* per epoch */
+    double samples_per_second; /* this epoch so far */
+    double learning_rate;    /* of the last step */
+    double val_cost;         /* mean logistic loss on the validation set; < 0 none */
+    double val_accuracy;     /* < 0 when there is no validation set */
+    double epoch_seconds;    /* this epoch so far */
 } bpnn_iteration;
 
-typedef void (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
+/* Called with each report; a nonzero return stops training after that
+ * point (stop_reason "stopped"), keeping the parameters reached. */
+typedef int (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
 
 typedef struct bpnn_train_options {
     double lambda;          /* 1 */
+    bpnn_optimizer optimizer; /* cg */
+    /* cg, lbfgs */
     int max_iter;           /* 100 */
     double gtol;            /* 1e-5 */
+    int history;            /* lbfgs: correction pairs kept (10) */
+    /* sgd, momentum, adam */
+    int epochs;             /* 10 */
+    size_t batch;           /* 128; the last batch of an epoch holds the rest */
+    double learning_rate;   /* <= 0: bpnn_default_learning_rate(optimizer) */
+    double momentum;        /* 0.9 (momentum) */
+    int nesterov;           /* 0 */
+    double beta1, beta2, epsilon; /* adam: 0.9, 0.999, 1e-8 */
+    bpnn_lr_schedule lr_schedule; /* cosine */
+    int lr_step_epochs;     /* step schedule: every this many epochs (3) */
+    double lr_decay;        /* step schedule: factor (0.1) */
+    int warmup_epochs;      /* linear warm-up from 0 over this many epochs (0) */
+    uint64_t seed;          /* per-epoch shuffles (1) */
+    const bpnn_dataset *validation; /* per-epoch validation cost and accuracy, or NULL */
+    int patience;           /* stop after this many epochs without a better validation
+                             * cost and restore the best parameters (0: never) */
+    const char *checkpoint_path;  /* written every checkpoint_every epochs, or NULL */
+    int checkpoint_every;         /* 1 */
+    const char *resume_path;      /* a checkpoint to continue from, or NULL */
+    /* reports */
     bpnn_progress_fn progress;
     void *progress_user;
     int accuracy_every_iteration;    /* measure accuracies for progress */
@@ -206,18 +278,25 @@ typedef struct bpnn_train_options {
 void bpnn_train_options_default(bpnn_train_options *options);
 
 typedef struct bpnn_train_result {
-    int iterations;
-    int evaluations;
-    double final_cost;
-    const char *stop_reason; /* "gtol", "max_iter", "line_search" */
+    int iterations;        /* cg/lbfgs iterations; mini-batch: epochs run */
+    int evaluations;       /* cost-and-gradient evaluations (mini-batch: steps) */
+    double final_cost;     /* J on the whole training set at the final parameters */
+    const char *stop_reason; /* "gtol", "max_iter", "line_search", "epochs",
+                              * "early_stopping", "stopped" */
     double train_seconds;
     double train_accuracy; /* on the training data, at the final parameters */
     /* Bytes that crossed host<->device while the optimizer ran (after the
      * upload, before the parameters come back). */
     uint64_t optimizer_transfer_bytes;
+    /* mini-batch */
+    int best_epoch;        /* the epoch whose parameters are kept (0: none) */
+    double val_accuracy;   /* at the kept parameters; < 0 without validation */
+    double val_cost;
+    int resumed_epoch;     /* epochs done before this run (from --resume), else 0 */
+    int streamed;          /* 1 when the data did not fit the device and were streamed */
 } bpnn_train_result;
 
-/* Trains model->params in place by conjugate gradient on `data`. */
+/* Trains model->params in place on `data` by options->optimizer. */
 bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_dataset *data,
                        const bpnn_train_options *options, bpnn_train_result *result);
 

@@ -33,6 +33,30 @@ static inline backend_view view_at(backend_buffer *buffer, size_t offset)
 
 typedef enum backend_buffer_kind { BACKEND_REAL = 0, BACKEND_INDEX = 1 } backend_buffer_kind;
 
+/* One step of a mini-batch optimizer, applied in one fused pass over the
+ * parameters p with gradient g and per-parameter state s1, s2:
+ *   SGD       p -= lr g
+ *   MOMENTUM  s1 = momentum s1 + g; p -= lr s1
+ *   NESTEROV  s1 = momentum s1 + g; p -= lr (g + momentum s1)
+ *   ADAM      s1 = beta1 s1 + (1 - beta1) g; s2 = beta2 s2 + (1 - beta2) g^2;
+ *             p -= lr (s1 / bias1) / (sqrt(s2 / bias2) + epsilon)
+ * with bias1 = 1 - beta1^t, bias2 = 1 - beta2^t at step t (computed by the
+ * caller). Arithmetic is in the backend's precision. */
+typedef enum backend_update_kind {
+    UPDATE_SGD = 0,
+    UPDATE_MOMENTUM = 1,
+    UPDATE_NESTEROV = 2,
+    UPDATE_ADAM = 3
+} backend_update_kind;
+
+typedef struct backend_update {
+    backend_update_kind kind;
+    double lr;
+    double momentum;
+    double beta1, beta2, epsilon;
+    double bias1, bias2;
+} backend_update;
+
 typedef struct backend_ops {
     void (*destroy)(backend *be);
 
@@ -80,6 +104,20 @@ typedef struct backend_ops {
     bpnn_status (*argmax_rows)(backend *be, size_t rows, size_t classes, backend_view h,
                                backend_view classes_out);
 
+    /* ---- mini-batches ---- */
+    /* dst[i,:] = src[index[i],:] for i < rows; src and dst are row-major with
+     * `cols` columns, index an INDEX view of `rows` entries. */
+    bpnn_status (*gather_rows)(backend *be, size_t rows, size_t cols, backend_view src,
+                               backend_view index, backend_view dst);
+    /* dst[i] = src[index[i]] for i < rows, all INDEX views (labels). */
+    bpnn_status (*gather_labels)(backend *be, size_t rows, backend_view src, backend_view index,
+                                 backend_view dst);
+    /* One fused optimizer step over n parameters (backend_update above); s1
+     * and s2 are ignored where the kind needs no state (their buffer may then
+     * be NULL). */
+    bpnn_status (*update)(backend *be, const backend_update *u, size_t n, backend_view params,
+                          backend_view grad, backend_view s1, backend_view s2);
+
     /* ---- vectors (the optimizer) ---- */
     bpnn_status (*dot)(backend *be, size_t n, backend_view x, backend_view y, double *out);
     bpnn_status (*max_abs)(backend *be, size_t n, backend_view x, double *out);
@@ -107,6 +145,11 @@ struct bpnn_device {
      * memory, where big GEMMs pay). */
     size_t batch_bytes;
     const char *blas_core;  /* the host BLAS's kernels, NULL when not used */
+    /* What the training plan may use (bytes): the device's global memory and
+     * its largest single allocation; 0 when unknown (the CPU path: host
+     * memory). BPNN_DEVICE_MEMORY pretends a smaller device (select.c). */
+    uint64_t memory_bytes;
+    uint64_t max_allocation;
 };
 
 /* Opening and closing are bpnn_device_open / bpnn_device_close (bpnn.h),

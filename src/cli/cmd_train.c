@@ -198,7 +198,7 @@ static void keep_record(progress *p, const bpnn_iteration *it)
     p->records[p->record_count++] = *it;
 }
 
-static void on_iteration(const bpnn_iteration *it, void *user)
+static int on_iteration(const bpnn_iteration *it, void *user)
 {
     progress *p = user;
     if (p->args->plot_path)
@@ -226,6 +226,7 @@ static void on_iteration(const bpnn_iteration *it, void *user)
             p->failed = 1;
         json_decref(line);
     }
+    return 0;
 }
 
 static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model,

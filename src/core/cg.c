@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -13,7 +14,7 @@
 typedef struct cg_state {
     backend *be;
     size_t n;
-    cg_objective objective;
+    objective_fn objective;
     void *context;
     int evaluations;
     backend_buffer *x, *g, *d;     /* current point, gradient, direction */
@@ -127,10 +128,15 @@ static bpnn_status iterate(cg_state *s, const cg_options *o, cg_result *result)
             restarted = 1;
         }
         BPNN_TRY(be->ops->max_abs(be, s->n, view_at(s->g, 0), &gnorm));
+        int stop = 0;
         if (o->on_iteration)
-            BPNN_TRY(o->on_iteration(s->context, k, s->evaluations, f, s->x));
+            BPNN_TRY(o->on_iteration(s->context, k, s->evaluations, f, s->x, &stop));
+        if (stop) {
+            result->stop_reason = "stopped";
+            break;
+        }
     }
-    if (gnorm <= o->gtol)
+    if (gnorm <= o->gtol && strcmp(result->stop_reason, "stopped") != 0)
         result->stop_reason = "gtol";
     result->iterations = k;
     result->evaluations = s->evaluations;
@@ -138,7 +144,7 @@ static bpnn_status iterate(cg_state *s, const cg_options *o, cg_result *result)
     return BPNN_OK;
 }
 
-bpnn_status cg_minimize(backend *be, size_t n, backend_buffer *x, cg_objective objective,
+bpnn_status cg_minimize(backend *be, size_t n, backend_buffer *x, objective_fn objective,
                         void *context, const cg_options *options, cg_result *result)
 {
     cg_state s = {.be = be, .n = n, .objective = objective, .context = context, .x = x};

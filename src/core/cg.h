@@ -4,32 +4,24 @@
 #ifndef BPNN_CORE_CG_H
 #define BPNN_CORE_CG_H
 
-#include "backend/backend.h"
-
-/* f(x) and its gradient into g (both length n, on the backend). */
-typedef bpnn_status (*cg_objective)(void *context, backend_buffer *x, double *f,
-                                    backend_buffer *g);
-
-/* Called after each iteration; a non-OK status stops the run with it. */
-typedef bpnn_status (*cg_iteration_fn)(void *context, int iteration, int evaluations, double f,
-                                       backend_buffer *x);
+#include "core/objective.h"
 
 typedef struct cg_options {
     int max_iter;
     double gtol;   /* stop when max |g_i| <= gtol */
     double c1, c2; /* Wolfe constants: 1e-4 and 0.4 as fmin_cg */
-    cg_iteration_fn on_iteration;
+    iteration_fn on_iteration;
 } cg_options;
 
 typedef struct cg_result {
     int iterations;
     int evaluations;
     double f;
-    const char *stop_reason; /* "gtol", "max_iter", "line_search" */
+    const char *stop_reason; /* "gtol", "max_iter", "line_search", "stopped" */
 } cg_result;
 
 /* Minimizes from x (n values), leaving the best point found in x. */
-bpnn_status cg_minimize(backend *be, size_t n, backend_buffer *x, cg_objective objective,
+bpnn_status cg_minimize(backend *be, size_t n, backend_buffer *x, objective_fn objective,
                         void *context, const cg_options *options, cg_result *result);
 
 #endif

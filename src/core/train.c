@@ -11,7 +11,22 @@
 
 void bpnn_train_options_default(bpnn_train_options *options)
 {
-    *options = (bpnn_train_options){.lambda = 1.0, .max_iter = 100, .gtol = 1e-5};
+    *options = (bpnn_train_options){.lambda = 1.0,
+                                    .optimizer = BPNN_OPT_CG,
+                                    .max_iter = 100,
+                                    .gtol = 1e-5,
+                                    .history = 10,
+                                    .epochs = 10,
+                                    .batch = 128,
+                                    .momentum = 0.9,
+                                    .beta1 = 0.9,
+                                    .beta2 = 0.999,
+                                    .epsilon = 1e-8,
+                                    .lr_schedule = BPNN_LR_COSINE,
+                                    .lr_step_epochs = 3,
+                                    .lr_decay = 0.1,
+                                    .seed = 1,
+                                    .checkpoint_every = 1};
 }
 
 static bpnn_status check_shapes(const bpnn_model *model, const bpnn_dataset *data,
@@ -174,7 +189,7 @@ static bpnn_status training_objective(void *context, backend_buffer *x, double *
 }
 
 static bpnn_status training_iteration(void *context, int iteration, int evaluations, double f,
-                                      backend_buffer *x)
+                                      backend_buffer *x, int *stop)
 {
     training *t = context;
     bpnn_iteration it = {.iteration = iteration, .evaluations = evaluations, .cost = f,
@@ -185,7 +200,8 @@ static bpnn_status training_iteration(void *context, int iteration, int evaluati
             BPNN_TRY(scored_set_accuracy(t->be, &t->test_set, x, &it.test_accuracy));
     }
     it.seconds = bpnn_now() - t->started;
-    t->options->progress(&it, t->options->progress_user);
+    it.val_cost = it.val_accuracy = -1;
+    *stop = t->options->progress(&it, t->options->progress_user) != 0;
     return BPNN_OK;
 }
 
