@@ -59,6 +59,7 @@ static bpnn_model *make_model(int layer_count, const int *sizes, bpnn_precision 
         model->params[i] = test_value(&state, i, precision);
     model->lambda = 0.1 * (double)(seed % 7) + 1.0 / 3.0;
     model->label_offset = with_names ? 1 : -7;
+    model->epoch = (int)(seed % 5 + 1) * 1000003;
     if (sizes[0] == 6) {
         model->image_width = 2;
         model->image_height = 3;
@@ -110,6 +111,7 @@ static void assert_same_model(const bpnn_model *a, const bpnn_model *b)
         ck_assert_msg(memcmp(&a->params[i], &b->params[i], sizeof(double)) == 0,
                       "parameter %zu: %.17g vs %.17g", i, a->params[i], b->params[i]);
     ck_assert_int_eq(a->label_offset, b->label_offset);
+    ck_assert_int_eq(a->epoch, b->epoch);
     ck_assert_int_eq(a->image_width, b->image_width);
     ck_assert_int_eq(a->image_height, b->image_height);
     ck_assert_int_eq(a->normalization, b->normalization);
@@ -288,17 +290,19 @@ START_TEST(test_layout_is_little_endian_field_by_field)
     model->params[2] = 0.5;
     model->lambda = 1.0;
     model->label_offset = -1;
+    model->epoch = 0x01020304;
     size_t size;
     unsigned char *data = saved_bytes(model, path, &size);
     static const unsigned char expected[] = {
         'B', 'P', 'N', 'N', 'M', 'D', 'L', 0,       /* magic */
-        1, 0, 0, 0,                                 /* version */
+        2, 0, 0, 0,                                 /* version */
         0, 0, 0, 0,                                 /* precision f32 */
         2, 0, 0, 0,                                 /* layer count */
         2, 0, 0, 0, 1, 0, 0, 0,                     /* sizes */
         0xff, 0xff, 0xff, 0xff,                     /* label offset -1 */
         0, 0, 0, 0, 0, 0, 0, 0,                     /* image 0 x 0 */
         0, 0, 0, 0, 0, 0, 0xf0, 0x3f,               /* lambda 1.0 */
+        4, 3, 2, 1,                                 /* epoch */
         0, 0, 0, 0,                                 /* normalization none */
         0, 0, 0, 0,                                 /* no class names */
         3, 0, 0, 0, 0, 0, 0, 0,                     /* param count */
@@ -462,10 +466,10 @@ START_TEST(test_newer_version_refused)
     bpnn_model *model = make_model(3, layout3, BPNN_F64, 1, BPNN_NORMALIZE_ZSCORE, 9);
     size_t size;
     unsigned char *data = saved_bytes(model, path, &size);
-    put_le32(data + 8, 2);
+    put_le32(data + 8, 3);
     reseal(data, size);
     write_bytes(path, data, size);
-    assert_load_fails(path, "model format version 2 is newer than this bpnn-cl supports (1)");
+    assert_load_fails(path, "model format version 3 is newer than this bpnn-cl supports (2)");
     ck_assert(strstr(bpnn_error_message(), "upgrade bpnn-cl") != NULL);
     /* Newer is said even when the rest is not understood. */
     write_bytes(path, data, 12);
@@ -481,12 +485,137 @@ START_TEST(test_newer_version_refused)
 }
 END_TEST
 
+/* A version-1 file (before the epoch field) built byte by byte: it loads,
+ * with epoch 0. */
+START_TEST(test_version1_file_loads)
+{
+    static const unsigned char v1[] = {
+        'B', 'P', 'N', 'N', 'M', 'D', 'L', 0,       /* magic */
+        1, 0, 0, 0,                                 /* version 1 */
+        1, 0, 0, 0,                                 /* precision f64 */
+        2, 0, 0, 0,                                 /* layer count */
+        1, 0, 0, 0, 2, 0, 0, 0,                     /* sizes 1, 2 */
+        2, 0, 0, 0,                                 /* label offset 2 */
+        0, 0, 0, 0, 0, 0, 0, 0,                     /* image 0 x 0 */
+        0, 0, 0, 0, 0, 0, 0xe0, 0x3f,               /* lambda 0.5 (no epoch after it) */
+        0, 0, 0, 0,                                 /* normalization none */
+        0, 0, 0, 0,                                 /* no class names */
+        4, 0, 0, 0, 0, 0, 0, 0,                     /* param count */
+        0, 0, 0, 0, 0, 0, 0xf0, 0x3f,               /* 1.0 */
+        0, 0, 0, 0, 0, 0, 0, 0xc0,                  /* -2.0 */
+        0, 0, 0, 0, 0, 0, 0xd0, 0x3f,               /* 0.25 */
+        0, 0, 0, 0, 0, 0, 0, 0x80,                  /* -0.0 */
+        0, 0, 0, 0,                                 /* CRC, filled in below */
+    };
+    unsigned char data[sizeof v1];
+    memcpy(data, v1, sizeof v1);
+    put_le32(data + sizeof data - 4,
+             (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, sizeof data - 4));
+    const char *dir = test_tmpdir();
+    char *path = join(dir, "v1.bpnn");
+    write_bytes(path, data, sizeof data);
+    bpnn_model *model = NULL;
+    ck_assert_msg(bpnn_model_load(path, &model) == BPNN_OK, "%s", bpnn_error_message());
+    ck_assert_int_eq(model->epoch, 0);
+    ck_assert_int_eq(model->precision, BPNN_F64);
+    ck_assert_int_eq(model->layer_count, 2);
+    ck_assert_int_eq(model->sizes[0], 1);
+    ck_assert_int_eq(model->sizes[1], 2);
+    ck_assert_int_eq(model->label_offset, 2);
+    ck_assert(model->lambda == 0.5);
+    ck_assert_uint_eq(model->param_count, 4);
+    ck_assert(model->params[0] == 1.0 && model->params[1] == -2.0);
+    ck_assert(model->params[2] == 0.25 && model->params[3] == 0.0 && signbit(model->params[3]));
+    ck_assert_int_eq(model->normalization, BPNN_NORMALIZE_NONE);
+    ck_assert_ptr_null(model->class_names);
+
+    /* Saved again it becomes version 2. */
+    size_t size;
+    unsigned char *again = saved_bytes(model, path, &size);
+    ck_assert_uint_eq(size, sizeof data + 4);
+    ck_assert_int_eq(again[8], 2);
+    free(again);
+    bpnn_model_free(model);
+    remove_tree(dir);
+    free(path);
+}
+END_TEST
+
+/* Every kind of version-2 file, rewritten as version 1 (the epoch field
+ * taken out), loads as the same model with epoch 0. */
+START_TEST(test_version1_of_every_kind_loads)
+{
+    bpnn_precision precision = (_i & 1) ? BPNN_F64 : BPNN_F32;
+    int with_names = (_i >> 1) & 1;
+    bpnn_normalization normalization = (bpnn_normalization)(_i >> 2);
+    const char *dir = test_tmpdir();
+    char *path = join(dir, "model.bpnn");
+    bpnn_model *model =
+        make_model(4, layout4, precision, with_names, normalization, 2001 + (uint64_t)_i);
+    ck_assert_int_ne(model->epoch, 0);
+    size_t size;
+    unsigned char *data = saved_bytes(model, path, &size);
+    size_t epoch_at = 12 + 4 + 4 + 4 * 4 + 4 + 8 + 8; /* after lambda */
+    memmove(data + epoch_at, data + epoch_at + 4, size - epoch_at - 4);
+    size -= 4;
+    put_le32(data + 8, 1);
+    reseal(data, size);
+    write_bytes(path, data, size);
+    bpnn_model *loaded = NULL;
+    ck_assert_msg(bpnn_model_load(path, &loaded) == BPNN_OK, "%s", bpnn_error_message());
+    ck_assert_int_eq(loaded->epoch, 0);
+    model->epoch = 0;
+    assert_same_model(model, loaded);
+    /* A version-1 file cut short is still called truncated. */
+    write_bytes(path, data, size - 5);
+    assert_load_fails(path, "model file is truncated");
+    bpnn_model_free(loaded);
+    free(data);
+    bpnn_model_free(model);
+    remove_tree(dir);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_epoch_round_trip)
+{
+    const int values[] = {0, 1, 37, 2147483647};
+    const char *dir = test_tmpdir();
+    char *path = join(dir, "model.bpnn");
+    bpnn_model *model = make_model(3, layout3, BPNN_F32, 0, BPNN_NORMALIZE_NONE, 61);
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        model->epoch = values[i];
+        ck_assert_int_eq(bpnn_model_save(model, path), BPNN_OK);
+        bpnn_model *loaded = NULL;
+        ck_assert_msg(bpnn_model_load(path, &loaded) == BPNN_OK, "%s", bpnn_error_message());
+        ck_assert_int_eq(loaded->epoch, values[i]);
+        assert_same_model(model, loaded);
+        bpnn_model_free(loaded);
+    }
+    model->epoch = -1;
+    bpnn_clear_error();
+    ck_assert_int_eq(bpnn_model_save(model, path), BPNN_ERR_INVALID);
+    ck_assert(strstr(bpnn_error_message(), "negative epoch") != NULL);
+    bpnn_model_free(model);
+    remove_tree(dir);
+    free(path);
+}
+END_TEST
+
 /* Fields out of range in a file whose CRC is valid (a broken writer). The
  * offsets are those of a 3-layer model without names or normalization. */
 START_TEST(test_implausible_fields_refused)
 {
     const int sizes[] = {3, 4, 2};
-    enum { PRECISION = 12, LAYERS = 16, SIZES = 20, NORMALIZATION = 52, FLAG = 56, COUNT = 60 };
+    enum {
+        PRECISION = 12,
+        LAYERS = 16,
+        SIZES = 20,
+        EPOCH = 52,
+        NORMALIZATION = 56,
+        FLAG = 60,
+        COUNT = 64
+    };
     const struct {
         size_t offset;
         uint32_t value;
@@ -500,6 +629,7 @@ START_TEST(test_implausible_fields_refused)
         {SIZES, 0x80000000u, "layer 1 has 2147483648 units"},
         {SIZES, 4, "parameter count 26 does not match the layer sizes (30)"},
         {SIZES + 8, 3, "parameter count 26 does not match the layer sizes (31)"},
+        {EPOCH, 0x80000000u, "epoch 2147483648 is implausible"},
         {NORMALIZATION, 9, "unknown normalization code 9"},
         {FLAG, 2, "class-name flag 2 is neither 0 nor 1"},
         {COUNT, 25, "parameter count 25 does not match the layer sizes (26)"},
@@ -532,7 +662,7 @@ END_TEST
 START_TEST(test_implausible_string_length_refused)
 {
     const int sizes[] = {3, 4, 2};
-    enum { FIRST_NAME_LENGTH = 60 };
+    enum { FIRST_NAME_LENGTH = 64 };
     const char *dir = test_tmpdir();
     char *path = join(dir, "model.bpnn");
     bpnn_model *model = make_model(3, sizes, BPNN_F32, 1, BPNN_NORMALIZE_NONE, 13);
@@ -1006,6 +1136,9 @@ static Suite *model_file_suite(void)
     tcase_add_test(files, test_wrong_magic_refused);
     tcase_add_test(files, test_missing_file_refused);
     tcase_add_test(files, test_newer_version_refused);
+    tcase_add_test(files, test_version1_file_loads);
+    tcase_add_loop_test(files, test_version1_of_every_kind_loads, 0, 12);
+    tcase_add_test(files, test_epoch_round_trip);
     tcase_add_test(files, test_implausible_fields_refused);
     tcase_add_test(files, test_implausible_string_length_refused);
     suite_add_tcase(suite, files);

@@ -6,16 +6,16 @@
  * that is intact, and every allocation is bounded by the file's length. */
 #include "io/model_file.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
+#include "io/le_bytes.h"
+#include "io/read_file.h"
 #include "util/error.h"
 
 enum { MAGIC_SIZE = 8, PROLOGUE_SIZE = 12, CRC_SIZE = 4 };
@@ -25,68 +25,6 @@ static const unsigned char model_magic[MAGIC_SIZE] = BPNN_MODEL_MAGIC;
 static uint32_t crc_of(const unsigned char *data, size_t size)
 {
     return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
-}
-
-/* ---- little-endian encoding ------------------------------------------------ */
-
-static unsigned char *put_u32(unsigned char *at, uint32_t value)
-{
-    for (int i = 0; i < 4; i++)
-        *at++ = (unsigned char)(value >> (8 * i));
-    return at;
-}
-
-static unsigned char *put_u64(unsigned char *at, uint64_t value)
-{
-    for (int i = 0; i < 8; i++)
-        *at++ = (unsigned char)(value >> (8 * i));
-    return at;
-}
-
-static unsigned char *put_f64(unsigned char *at, double value)
-{
-    uint64_t bits;
-    memcpy(&bits, &value, sizeof bits);
-    return put_u64(at, bits);
-}
-
-static unsigned char *put_f32(unsigned char *at, float value)
-{
-    uint32_t bits;
-    memcpy(&bits, &value, sizeof bits);
-    return put_u32(at, bits);
-}
-
-static uint32_t get_u32(const unsigned char *at)
-{
-    uint32_t value = 0;
-    for (int i = 3; i >= 0; i--)
-        value = (value << 8) | at[i];
-    return value;
-}
-
-static uint64_t get_u64(const unsigned char *at)
-{
-    uint64_t value = 0;
-    for (int i = 7; i >= 0; i--)
-        value = (value << 8) | at[i];
-    return value;
-}
-
-static double get_f64(const unsigned char *at)
-{
-    uint64_t bits = get_u64(at);
-    double value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-static float get_f32(const unsigned char *at)
-{
-    uint32_t bits = get_u32(at);
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
 }
 
 /* ---- saving ------------------------------------------------------------------ */
@@ -106,6 +44,8 @@ static bpnn_status check_savable(const bpnn_model *model, const char *path)
         why = "unknown normalization";
     else if (model->image_width < 0 || model->image_height < 0)
         why = "negative image size";
+    else if (model->epoch < 0)
+        why = "negative epoch";
     if (!why)
         for (int l = 0; l < model->layer_count; l++)
             if (model->sizes[l] < 1)
@@ -131,7 +71,7 @@ static size_t encoded_size(const bpnn_model *model)
     size_t features = (size_t)model->sizes[0];
     size_t size = MAGIC_SIZE + 4 /* version */ + 4 /* precision */ + 4 /* layer count */ +
                   4 * (size_t)model->layer_count + 4 /* label offset */ + 8 /* image */ +
-                  8 /* lambda */ + 4 /* normalization */;
+                  8 /* lambda */ + 4 /* epoch */ + 4 /* normalization */;
     if (model->normalization != BPNN_NORMALIZE_NONE)
         size += 2 * 8 * features;
     size += 4; /* class-name flag */
@@ -157,6 +97,7 @@ static void encode(const bpnn_model *model, unsigned char *data, size_t size)
     at = put_u32(at, (uint32_t)model->image_width);
     at = put_u32(at, (uint32_t)model->image_height);
     at = put_f64(at, model->lambda);
+    at = put_u32(at, (uint32_t)model->epoch);
     at = put_u32(at, (uint32_t)model->normalization);
     if (model->normalization != BPNN_NORMALIZE_NONE) {
         for (int j = 0; j < model->sizes[0]; j++)
@@ -197,68 +138,6 @@ bpnn_status bpnn_model_save(const bpnn_model *model, const char *path)
 
 /* ---- loading ------------------------------------------------------------------ */
 
-static bpnn_status read_model_bytes(const char *path, unsigned char **out, size_t *out_size)
-{
-    *out = NULL;
-    *out_size = 0;
-    FILE *file = fopen(path, "rb");
-    if (!file) {
-        int error = errno;
-        if (error == ENOENT)
-            return bpnn_fail(BPNN_ERR_INVALID, "model file does not exist: %s", path);
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot open model file: %s: %s", path,
-                         strerror(error));
-    }
-    struct stat st;
-    size_t capacity = 4096;
-    if (fstat(fileno(file), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fclose(file);
-            return bpnn_fail(BPNN_ERR_INVALID, "model file is a directory: %s", path);
-        }
-        if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX)
-            capacity = (size_t)st.st_size + 1; /* + 1: EOF seen without a regrow */
-    }
-    unsigned char *data = malloc(capacity);
-    if (!data) {
-        fclose(file);
-        return bpnn_fail_oom("model file contents");
-    }
-    size_t size = 0;
-    for (;;) {
-        if (size == capacity) {
-            unsigned char *grown = capacity <= SIZE_MAX / 2 ? realloc(data, capacity * 2) : NULL;
-            if (!grown) {
-                free(data);
-                fclose(file);
-                return bpnn_fail_oom("model file contents");
-            }
-            data = grown;
-            capacity *= 2;
-        }
-        /* The magic is checked on the first bytes, so a large file that is
-         * not a model is not read whole. */
-        size_t want = size < MAGIC_SIZE ? MAGIC_SIZE - size : capacity - size;
-        size_t got = fread(data + size, 1, want, file);
-        size += got;
-        if (got < want)
-            break;
-        if (size >= MAGIC_SIZE && memcmp(data, model_magic, MAGIC_SIZE) != 0)
-            break;
-    }
-    if (ferror(file)) {
-        int error = errno;
-        free(data);
-        fclose(file);
-        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot read model file: %s: %s", path,
-                         strerror(error));
-    }
-    fclose(file);
-    *out = data;
-    *out_size = size;
-    return BPNN_OK;
-}
-
 /* Where the parts of a model file lie, found without allocating. */
 typedef struct layout {
     uint32_t precision;
@@ -267,6 +146,7 @@ typedef struct layout {
     int32_t label_offset;
     int image_width, image_height;
     double lambda;
+    int epoch;
     uint32_t normalization;
     size_t norm_at;   /* the shift values, then the scale values */
     int has_names;
@@ -312,9 +192,11 @@ static uint32_t take_u32(reader *r)
         return WALK_BAD;                                                                      \
     } while (0)
 
-/* Checks the layout after the prologue (magic and version): every field in
- * range, every length within the file, nothing after the parameters. */
-static walk_result walk_layout(reader *r, layout *lay, char *why, size_t why_size)
+/* Checks the layout after the prologue (magic and a supported `version`):
+ * every field in range, every length within the file, nothing after the
+ * parameters. */
+static walk_result walk_layout(reader *r, uint32_t version, layout *lay, char *why,
+                               size_t why_size)
 {
     memset(lay, 0, sizeof *lay);
     r->at = PROLOGUE_SIZE;
@@ -335,7 +217,8 @@ static walk_result walk_layout(reader *r, layout *lay, char *why, size_t why_siz
         lay->sizes[l] = (int)units;
     }
 
-    NEED(4 + 8 + 8 + 4);
+    /* Version 1 predates mini-batch training and has no epoch field. */
+    NEED(4 + 8 + 8 + (version >= 2 ? 4 : 0) + 4);
     lay->label_offset = (int32_t)take_u32(r);
     uint32_t width = take_u32(r), height = take_u32(r);
     if (width > INT_MAX || height > INT_MAX)
@@ -344,6 +227,12 @@ static walk_result walk_layout(reader *r, layout *lay, char *why, size_t why_siz
     lay->image_height = (int)height;
     lay->lambda = get_f64(r->data + r->at);
     r->at += 8;
+    if (version >= 2) {
+        uint32_t epoch = take_u32(r);
+        if (epoch > INT_MAX)
+            BAD("epoch %" PRIu32 " is implausible", epoch);
+        lay->epoch = (int)epoch;
+    }
     lay->normalization = take_u32(r);
     if (lay->normalization > BPNN_NORMALIZE_MINMAX)
         BAD("unknown normalization code %" PRIu32, lay->normalization);
@@ -413,6 +302,7 @@ static bpnn_status build_model(const unsigned char *data, const layout *lay, bpn
     BPNN_TRY(bpnn_model_create(lay->layer_count, lay->sizes, (bpnn_precision)lay->precision,
                                &model));
     model->lambda = lay->lambda;
+    model->epoch = lay->epoch;
     model->label_offset = lay->label_offset;
     model->image_width = lay->image_width;
     model->image_height = lay->image_height;
@@ -491,7 +381,7 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
     *out = NULL;
     unsigned char *data;
     size_t size;
-    BPNN_TRY(read_model_bytes(path, &data, &size));
+    BPNN_TRY(bpnn_read_file_bytes(path, model_magic, MAGIC_SIZE, "model file", &data, &size));
     bpnn_status status = check_prologue(data, size, path);
     if (status != BPNN_OK) {
         free(data);
@@ -507,7 +397,7 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
                                                                         : PROLOGUE_SIZE};
     layout lay;
     char why[160] = "";
-    walk_result walk = walk_layout(&r, &lay, why, sizeof why);
+    walk_result walk = walk_layout(&r, get_u32(data + MAGIC_SIZE), &lay, why, sizeof why);
 
     if (walk == WALK_SHORT) {
         if (r.needed == SIZE_MAX)
