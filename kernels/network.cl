@@ -107,3 +107,35 @@ __kernel void bias_gradient(ulong rows, ulong cols,
 #endif
     }
 }
+
+/* dst[i,:] = src[index[i],:] for a mini-batch, one work-item per element so
+ * wide rows spread over the device. src holds src_rows rows; an index outside
+ * them gives a NaN row instead of a read outside the buffer. */
+__kernel void gather_rows(ulong rows, ulong cols,
+                          __global const REAL *src, ulong src_offset, ulong src_rows,
+                          __global const int *index, ulong index_offset,
+                          __global REAL *dst, ulong dst_offset)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows * cols)
+        return;
+    size_t row = i / cols, col = i % cols;
+    int from = index[index_offset + row];
+    dst[dst_offset + i] = from >= 0 && (ulong)from < src_rows
+                              ? src[src_offset + (size_t)from * cols + col]
+                              : (REAL)NAN;
+}
+
+/* dst[i] = src[index[i]]; an index outside src's src_count labels gives -1
+ * (no class). */
+__kernel void gather_labels(ulong rows,
+                            __global const int *src, ulong src_offset, ulong src_count,
+                            __global const int *index, ulong index_offset,
+                            __global int *dst, ulong dst_offset)
+{
+    size_t i = get_global_id(0);
+    if (i >= rows)
+        return;
+    int from = index[index_offset + i];
+    dst[dst_offset + i] = from >= 0 && (ulong)from < src_count ? src[src_offset + from] : -1;
+}

@@ -265,6 +265,247 @@ START_TEST(test_vector_ops)
 }
 END_TEST
 
+/* Mini-batch gathers: rows and labels picked by an index view, at offsets,
+ * with repeats and with indices outside src (NaN rows, -1 labels). */
+START_TEST(test_gather_ops)
+{
+    static const size_t shapes[][3] = {/* src rows, cols, batch */
+                                       {1, 1, 1},     {5, 3, 7},     {17, 13, 9},
+                                       {64, 785, 33}, {101, 1, 250}, {3, 26, 2}};
+    int p = _i;
+    backend *be = open_precision(p);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t src_rows = shapes[s][0], cols = shapes[s][1], batch = shapes[s][2];
+        const size_t src_off = 3, index_off = 2, dst_off = 5, tail = 4;
+        size_t n_src = src_off + src_rows * cols, n_dst = dst_off + batch * cols + tail;
+        size_t n_index = index_off + batch + 2; /* two more: outside src, below and above */
+        double *src = malloc(n_src * sizeof *src), *dst = malloc(n_dst * sizeof *dst),
+               *out = malloc(n_dst * sizeof *out);
+        int32_t *index = malloc(n_index * sizeof *index), *labels = malloc(n_src * sizeof *labels),
+                *label_out = malloc(n_dst * sizeof *label_out);
+        ck_assert(src && dst && out && index && labels && label_out);
+        fill(src, n_src, 10 + (unsigned)s);
+        fill(dst, n_dst, 20 + (unsigned)s);
+        for (size_t i = 0; i < n_src; i++)
+            labels[i] = (int32_t)(i * 7 % 10);
+        for (size_t i = 0; i < n_dst; i++)
+            label_out[i] = -5;
+        for (size_t i = 0; i < n_index; i++)
+            index[i] = (int32_t)((i * 7 + 3) % src_rows);
+        index[index_off + batch] = -1;
+        index[index_off + batch + 1] = (int32_t)src_rows;
+
+        backend_buffer *bs = upload(be, src, n_src), *bd = upload(be, dst, n_dst), *bi, *bl, *blo;
+        ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, n_index, &bi), BPNN_OK);
+        ck_assert_int_eq(be->ops->upload_index(be, view_at(bi, 0), n_index, index), BPNN_OK);
+        ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, n_src, &bl), BPNN_OK);
+        ck_assert_int_eq(be->ops->upload_index(be, view_at(bl, 0), n_src, labels), BPNN_OK);
+        ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, n_dst, &blo), BPNN_OK);
+        ck_assert_int_eq(be->ops->upload_index(be, view_at(blo, 0), n_dst, label_out), BPNN_OK);
+
+        ck_assert_int_eq(be->ops->gather_rows(be, batch, cols, view_at(bs, src_off),
+                                              view_at(bi, index_off), view_at(bd, dst_off)),
+                         BPNN_OK);
+        ck_assert_int_eq(be->ops->gather_labels(be, batch, view_at(bl, src_off),
+                                                view_at(bi, index_off), view_at(blo, dst_off)),
+                         BPNN_OK);
+        download(be, bd, out, n_dst);
+        ck_assert_int_eq(be->ops->download_index(be, view_at(blo, 0), n_dst, label_out), BPNN_OK);
+        for (size_t i = 0; i < n_dst; i++) {
+            int inside = i >= dst_off && i < dst_off + batch * cols;
+            if (!inside) {
+                ck_assert_msg(out[i] == dst[i], "gather_rows wrote element %zu outside dst", i);
+                ck_assert_int_eq(label_out[i], -5);
+                continue;
+            }
+            size_t row = (i - dst_off) / cols, col = (i - dst_off) % cols;
+            size_t from = (size_t)index[index_off + row];
+            /* a copy: exact in both precisions (fill's values fit in f32) */
+            ck_assert_msg(out[i] == src[src_off + from * cols + col],
+                          "%zux%zu batch %zu: dst[%zu,%zu] = %g, src[%zu,%zu] = %g", src_rows, cols,
+                          batch, row, col, out[i], from, col, src[src_off + from * cols + col]);
+            if (col == 0)
+                ck_assert_int_eq(label_out[dst_off + row], labels[src_off + from]);
+        }
+
+        /* indices outside src: a NaN row and a -1 label, nothing read outside */
+        ck_assert_int_eq(be->ops->gather_rows(be, 2, cols, view_at(bs, src_off),
+                                              view_at(bi, index_off + batch), view_at(bd, 0)),
+                         BPNN_OK);
+        ck_assert_int_eq(be->ops->gather_labels(be, 2, view_at(bl, n_src - src_rows),
+                                                view_at(bi, index_off + batch), view_at(blo, 0)),
+                         BPNN_OK);
+        download(be, bd, out, n_dst);
+        ck_assert_int_eq(be->ops->download_index(be, view_at(blo, 0), 2, label_out), BPNN_OK);
+        for (size_t i = 0; i < 2 * cols; i++)
+            ck_assert_msg(isnan(out[i]), "row for an index outside src: element %zu = %g", i,
+                          out[i]);
+        ck_assert_int_eq(label_out[0], -1);
+        ck_assert_int_eq(label_out[1], -1);
+
+        backend_release(be, bs), backend_release(be, bd), backend_release(be, bi);
+        backend_release(be, bl), backend_release(be, blo);
+        free(src), free(dst), free(out), free(index), free(labels), free(label_out);
+    }
+    be->ops->destroy(be);
+}
+END_TEST
+
+/* The reference optimizer step, in long double, over the same formulas as
+ * backend.h's backend_update. */
+static void reference_update(const backend_update *u, size_t n, long double *p,
+                             const long double *g, long double *s1, long double *s2)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (u->kind) {
+        case UPDATE_SGD: p[i] -= u->lr * g[i]; break;
+        case UPDATE_MOMENTUM:
+            s1[i] = u->momentum * s1[i] + g[i];
+            p[i] -= u->lr * s1[i];
+            break;
+        case UPDATE_NESTEROV:
+            s1[i] = u->momentum * s1[i] + g[i];
+            p[i] -= u->lr * (g[i] + u->momentum * s1[i]);
+            break;
+        case UPDATE_ADAM:
+            s1[i] = u->beta1 * s1[i] + (1 - (long double)u->beta1) * g[i];
+            s2[i] = u->beta2 * s2[i] + (1 - (long double)u->beta2) * g[i] * g[i];
+            p[i] -= u->lr * (s1[i] / u->bias1) / (sqrtl(s2[i] / u->bias2) + u->epsilon);
+            break;
+        }
+    }
+}
+
+/* Every optimizer kind over several steps (Adam's bias corrections change
+ * with the step) at offsets; the padding around each view stays untouched. */
+START_TEST(test_update_ops)
+{
+    static const size_t sizes[] = {1, 2, 7, 61, 1031};
+    static const backend_update_kind kinds[] = {UPDATE_SGD, UPDATE_MOMENTUM, UPDATE_NESTEROV,
+                                                UPDATE_ADAM};
+    enum { STEPS = 4, PAD = 3 };
+    int p = _i;
+    backend *be = open_precision(p);
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+            size_t n = sizes[z], total = n + 2 * PAD;
+            backend_update u = {.kind = kinds[k],
+                                .lr = 0.3,
+                                .momentum = 0.9,
+                                .beta1 = 0.9,
+                                .beta2 = 0.999,
+                                .epsilon = 1e-8};
+            double *init[4], *out = malloc(total * sizeof *out); /* p, g, s1, s2 */
+            long double *ref[4];
+            backend_buffer *buf[4];
+            for (int b = 0; b < 4; b++) {
+                init[b] = malloc(total * sizeof *init[b]);
+                ref[b] = malloc(total * sizeof *ref[b]);
+                ck_assert(init[b] && ref[b]);
+                fill(init[b], total, 30 + (unsigned)(b + 4 * z));
+                if (b == 3) /* a second moment is positive (and exact in f32) */
+                    for (size_t i = 0; i < total; i++)
+                        init[b][i] = fabs(init[b][i]) * 0.5 + 0x1p-10;
+                for (size_t i = 0; i < total; i++)
+                    ref[b][i] = init[b][i];
+                buf[b] = upload(be, init[b], total);
+            }
+            ck_assert(out);
+            int stateful = u.kind != UPDATE_SGD, adam = u.kind == UPDATE_ADAM;
+            for (int step = 1; step <= STEPS; step++) {
+                u.bias1 = 1 - pow(u.beta1, step);
+                u.bias2 = 1 - pow(u.beta2, step);
+                if (step > 1) { /* a new gradient */
+                    fill(init[1], total, 100 + (unsigned)step);
+                    for (size_t i = 0; i < total; i++)
+                        ref[1][i] = init[1][i];
+                    ck_assert_int_eq(be->ops->upload(be, view_at(buf[1], 0), total, init[1]),
+                                     BPNN_OK);
+                }
+                /* state buffers absent (NULL) where the kind needs none */
+                ck_assert_int_eq(be->ops->update(be, &u, n, view_at(buf[0], PAD),
+                                                 view_at(buf[1], PAD),
+                                                 view_at(stateful ? buf[2] : NULL, PAD),
+                                                 view_at(adam ? buf[3] : NULL, PAD)),
+                                 BPNN_OK);
+                reference_update(&u, n, ref[0] + PAD, ref[1] + PAD, ref[2] + PAD, ref[3] + PAD);
+            }
+            for (int b = 0; b < 4; b++) {
+                if (b == 1)
+                    continue;
+                download(be, buf[b], out, total);
+                for (size_t i = 0; i < total; i++) {
+                    int written = i >= PAD && i < PAD + n &&
+                                  (b == 0 || (b == 2 && stateful) || (b == 3 && adam));
+                    long double want = written ? ref[b][i] : init[b][i];
+                    ck_assert_msg(fabsl(out[i] - want) <= tolerance(p) * 8 * (1 + fabsl(want)),
+                                  "update kind %d n=%zu buffer %d [%zu]: %.17g vs %.17Lg",
+                                  (int)u.kind, n, b, i, out[i], want);
+                    if (!written)
+                        ck_assert(out[i] == init[b][i]);
+                }
+            }
+            for (int b = 0; b < 4; b++) {
+                backend_release(be, buf[b]);
+                free(init[b]);
+                free(ref[b]);
+            }
+            free(out);
+        }
+    }
+    be->ops->destroy(be);
+}
+END_TEST
+
+/* BPNN_DEVICE_MEMORY pretends a smaller device; on the CPU both fields take it. */
+START_TEST(test_device_memory_variable)
+{
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {{"12345", 12345},
+                {"3k", 3 << 10},
+                {"64M", (uint64_t)64 << 20},
+                {"2G", (uint64_t)2 << 30},
+                {"16777215g", (uint64_t)16777215 << 30}};
+    bpnn_device *device;
+    unsetenv("BPNN_DEVICE_MEMORY");
+    ck_assert_int_eq(bpnn_device_open("cpu", BPNN_F64, &device), BPNN_OK);
+    ck_assert(device->memory_bytes == 0 && device->max_allocation == 0);
+    bpnn_device_close(device);
+    setenv("BPNN_DEVICE_MEMORY", "", 1); /* empty: as if unset */
+    ck_assert_int_eq(bpnn_device_open("cpu", BPNN_F64, &device), BPNN_OK);
+    ck_assert(device->memory_bytes == 0 && device->max_allocation == 0);
+    bpnn_device_close(device);
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        setenv("BPNN_DEVICE_MEMORY", good[i].text, 1);
+        ck_assert_int_eq(bpnn_device_open("cpu", BPNN_F32, &device), BPNN_OK);
+        ck_assert_msg(
+            device->memory_bytes == good[i].bytes && device->max_allocation == good[i].bytes,
+            "BPNN_DEVICE_MEMORY=%s: %llu and %llu bytes", good[i].text,
+            (unsigned long long)device->memory_bytes, (unsigned long long)device->max_allocation);
+        bpnn_device_close(device);
+    }
+    static const char *const bad[] = {"abc",          "12X", "0",  "0M", "-5",
+                                      "1.5G",         "5 M", " 5", "M",  "18446744073709551616",
+                                      "17179869184G", "2GB"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("BPNN_DEVICE_MEMORY", bad[i], 1);
+        device = (bpnn_device *)1;
+        bpnn_status status = bpnn_device_open("cpu", BPNN_F32, &device);
+        ck_assert_msg(status == BPNN_ERR_INVALID, "BPNN_DEVICE_MEMORY=%s: status %d", bad[i],
+                      status);
+        ck_assert_ptr_null(device);
+        ck_assert_msg(strstr(bpnn_error_message(), "BPNN_DEVICE_MEMORY") &&
+                          strstr(bpnn_error_message(), bad[i]),
+                      "message: %s", bpnn_error_message());
+    }
+    printf("BPNN_DEVICE_MEMORY=%s -> %s\n", bad[sizeof bad / sizeof *bad - 1],
+           bpnn_error_message());
+    unsetenv("BPNN_DEVICE_MEMORY");
+}
+END_TEST
+
 /* main() re-executed this program with OPENBLAS_CORETYPE when OpenBLAS had
  * picked weaker kernels than CPUID allows (what bpnn-cl does). */
 START_TEST(test_blas_core_matches_cpu)
@@ -285,6 +526,9 @@ static Suite *cpu_suite(void)
     tcase_add_loop_test(t, test_network_ops, BPNN_F32, BPNN_F64 + 1);
     tcase_add_loop_test(t, test_regularization_ops, BPNN_F32, BPNN_F64 + 1);
     tcase_add_loop_test(t, test_vector_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_gather_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_update_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_test(t, test_device_memory_variable);
     tcase_add_test(t, test_blas_core_matches_cpu);
     suite_add_tcase(s, t);
     return s;

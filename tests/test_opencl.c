@@ -267,7 +267,7 @@ static void verify_device(backend *dev, const char *only, int expected_ops)
         ck_assert_int_eq(tally.ops, expected_ops);
 }
 
-#define ALL_OPS 19 /* backend_verify's table */
+#define ALL_OPS 25 /* backend_verify's table */
 
 START_TEST(test_verify_f32)
 {
@@ -540,6 +540,315 @@ START_TEST(test_memory_checks)
     /* buffers left allocated are released with the device (ASan sees no leak) */
     ck_assert_int_eq(backend_alloc(dev, BACKEND_INDEX, 7, &b), BPNN_OK);
     bpnn_device_close(dev);
+}
+END_TEST
+
+/* ---- mini-batch ops against the CPU ------------------------------------------------ */
+
+/* The same values in a new buffer on each of the two backends. */
+static void upload_both(backend *const be[2], const double *values, size_t n,
+                        backend_buffer *out[2])
+{
+    for (int d = 0; d < 2; d++) {
+        ck_assert_int_eq(backend_alloc(be[d], BACKEND_REAL, n, &out[d]), BPNN_OK);
+        ck_assert_int_eq(be[d]->ops->upload(be[d], view_at(out[d], 0), n, values), BPNN_OK);
+    }
+}
+
+static void upload_index_both(backend *const be[2], const int32_t *values, size_t n,
+                              backend_buffer *out[2])
+{
+    for (int d = 0; d < 2; d++) {
+        ck_assert_int_eq(backend_alloc(be[d], BACKEND_INDEX, n, &out[d]), BPNN_OK);
+        ck_assert_int_eq(be[d]->ops->upload_index(be[d], view_at(out[d], 0), n, values), BPNN_OK);
+    }
+}
+
+/* max|device - cpu| / max|cpu| over a whole buffer (NaN on one side only: infinite). */
+static double buffer_error(backend *const be[2], backend_buffer *const b[2], size_t n)
+{
+    double *x = malloc(n * sizeof *x), *ref = malloc(n * sizeof *ref);
+    ck_assert(x && ref);
+    ck_assert_int_eq(be[0]->ops->download(be[0], view_at(b[0], 0), n, ref), BPNN_OK);
+    ck_assert_int_eq(be[1]->ops->download(be[1], view_at(b[1], 0), n, x), BPNN_OK);
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(x[i]) || isnan(ref[i])) {
+            if (isnan(x[i]) != isnan(ref[i]))
+                diff = INFINITY;
+            continue;
+        }
+        diff = fmax(diff, fabs(x[i] - ref[i]));
+        scale = fmax(scale, fabs(ref[i]));
+    }
+    free(x);
+    free(ref);
+    return scale > 0 ? diff / scale : diff;
+}
+
+static void release_both(backend *const be[2], backend_buffer *const b[2])
+{
+    for (int d = 0; d < 2; d++)
+        backend_release(be[d], b[d]);
+}
+
+/* gather_rows and gather_labels on awkward shapes, with repeated indices and
+ * two outside src; the device must match the CPU exactly (they copy). */
+static void check_gathers(backend *const be[2])
+{
+    static const size_t shapes[][3] = {/* src rows, cols, batch */
+                                       {1, 1, 1},
+                                       {1031, 13, 257},
+                                       {7, 785, 3},
+                                       {257, 1, 1000},
+                                       {61, 26, 61}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t src_rows = shapes[s][0], cols = shapes[s][1], batch = shapes[s][2];
+        const size_t src_off = 5, index_off = 3, dst_off = 2;
+        size_t n_src = src_off + src_rows * cols, n_index = index_off + batch + 2;
+        size_t n_dst = dst_off + (batch + 2) * cols + 7;
+        double *src = malloc(n_src * sizeof *src), *dst = malloc(n_dst * sizeof *dst);
+        int32_t *index = malloc(n_index * sizeof *index), *labels = malloc(n_src * sizeof *labels);
+        int32_t *got = malloc(n_dst * sizeof *got), *want = malloc(n_dst * sizeof *want);
+        ck_assert(src && dst && index && labels && got && want);
+        for (size_t i = 0; i < n_src; i++) {
+            src[i] = sin((double)i * 0.37) * 100;
+            labels[i] = (int32_t)(i % 10);
+        }
+        for (size_t i = 0; i < n_dst; i++)
+            dst[i] = NAN; /* only written */
+        for (size_t i = 0; i < n_index; i++)
+            index[i] = (int32_t)((i * 131 + 17) % src_rows);
+        index[index_off + batch] = -3;
+        index[index_off + batch + 1] = (int32_t)src_rows;
+        backend_buffer *bs[2], *bd[2], *bi[2], *bl[2], *blo[2];
+        upload_both(be, src, n_src, bs);
+        upload_both(be, dst, n_dst, bd);
+        upload_index_both(be, index, n_index, bi);
+        upload_index_both(be, labels, n_src, bl);
+        for (size_t i = 0; i < n_dst; i++)
+            want[i] = -5;
+        upload_index_both(be, want, n_dst, blo);
+        for (int d = 0; d < 2; d++) {
+            ck_assert_int_eq(
+                be[d]->ops->gather_rows(be[d], batch + 2, cols, view_at(bs[d], src_off),
+                                        view_at(bi[d], index_off), view_at(bd[d], dst_off)),
+                BPNN_OK);
+            ck_assert_int_eq(
+                be[d]->ops->gather_labels(be[d], batch + 2, view_at(bl[d], n_src - src_rows),
+                                          view_at(bi[d], index_off), view_at(blo[d], dst_off)),
+                BPNN_OK);
+        }
+        double error = buffer_error(be, bd, n_dst);
+        ck_assert_msg(error == 0, "gather_rows %zux%zu batch %zu %s: error %g", src_rows, cols,
+                      batch, bpnn_precision_name(be[1]->precision), error);
+        ck_assert_int_eq(be[0]->ops->download_index(be[0], view_at(blo[0], 0), n_dst, want),
+                         BPNN_OK);
+        ck_assert_int_eq(be[1]->ops->download_index(be[1], view_at(blo[1], 0), n_dst, got),
+                         BPNN_OK);
+        ck_assert(memcmp(got, want, n_dst * sizeof *got) == 0);
+        /* the indices outside src: NaN rows and -1 labels, on the device too */
+        ck_assert_int_eq(got[dst_off + batch], -1);
+        ck_assert_int_eq(got[dst_off + batch + 1], -1);
+        ck_assert_int_eq(
+            be[1]->ops->download(be[1], view_at(bd[1], dst_off + batch * cols), 2 * cols, dst),
+            BPNN_OK);
+        for (size_t i = 0; i < 2 * cols; i++)
+            ck_assert(isnan(dst[i]));
+        release_both(be, bs), release_both(be, bd), release_both(be, bi);
+        release_both(be, bl), release_both(be, blo);
+        free(src), free(dst), free(index), free(labels), free(got), free(want);
+    }
+}
+
+/* Each optimizer over several steps, a new gradient each step: parameters and
+ * state after every step within `tolerance` of the CPU's (max-norm relative). */
+static void check_updates(backend *const be[2], double tolerance)
+{
+    static const size_t sizes[] = {1, 255, 257, 100003};
+    static const backend_update_kind kinds[] = {UPDATE_SGD, UPDATE_MOMENTUM, UPDATE_NESTEROV,
+                                                UPDATE_ADAM};
+    static const char *const names[] = {"sgd", "momentum", "nesterov", "adam"};
+    enum { STEPS = 6 };
+    for (size_t k = 0; k < 4; k++) {
+        double kind_worst = 0;
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+            size_t n = sizes[z], offset[4] = {3, 1, 2, 4}, total = n + 8;
+            backend_update u = {.kind = kinds[k],
+                                .lr = 0.3,
+                                .momentum = 0.9,
+                                .beta1 = 0.9,
+                                .beta2 = 0.999,
+                                .epsilon = 1e-8};
+            double *v = malloc(total * sizeof *v);
+            ck_assert_ptr_nonnull(v);
+            backend_buffer *b[4][2]; /* params, grad, s1, s2 */
+            for (int i = 0; i < 4; i++) {
+                for (size_t j = 0; j < total; j++) {
+                    double x = sin((double)(j * 7 + (size_t)i * 1000 + 1) * 0.113);
+                    v[j] = i == 3 ? x * x : x; /* a second moment is never negative */
+                }
+                upload_both(be, v, total, b[i]);
+            }
+            int stateful = u.kind != UPDATE_SGD, adam = u.kind == UPDATE_ADAM;
+            for (int step = 1; step <= STEPS; step++) {
+                u.bias1 = 1 - pow(u.beta1, step);
+                u.bias2 = 1 - pow(u.beta2, step);
+                for (size_t j = 0; j < total; j++)
+                    v[j] = cos((double)(j * 13 + (size_t)step * 101) * 0.071);
+                for (int d = 0; d < 2; d++) {
+                    ck_assert_int_eq(be[d]->ops->upload(be[d], view_at(b[1][d], 0), total, v),
+                                     BPNN_OK);
+                    bpnn_status status = be[d]->ops->update(
+                        be[d], &u, n, view_at(b[0][d], offset[0]), view_at(b[1][d], offset[1]),
+                        view_at(stateful ? b[2][d] : NULL, offset[2]),
+                        view_at(adam ? b[3][d] : NULL, offset[3]));
+                    ck_assert_msg(status == BPNN_OK, "update %s on %s: %s", names[k], be[d]->spec,
+                                  bpnn_error_message());
+                }
+                for (int i = 0; i < 4; i++) {
+                    if (i == 1)
+                        continue;
+                    /* the whole buffer: also what lies outside the view must agree */
+                    double error = buffer_error(be, b[i], total);
+                    ck_assert_msg(error <= tolerance,
+                                  "update %s n=%zu step %d buffer %d %s: error %.3g > %.3g",
+                                  names[k], n, step, i, bpnn_precision_name(be[1]->precision),
+                                  error, tolerance);
+                    kind_worst = fmax(kind_worst, error);
+                }
+            }
+            for (int i = 0; i < 4; i++)
+                release_both(be, b[i]);
+            free(v);
+        }
+        printf("  update %-8s %s: max error %.3g over %d steps (tolerance %.0e)\n", names[k],
+               bpnn_precision_name(be[1]->precision), kind_worst, STEPS, tolerance);
+    }
+}
+
+START_TEST(test_minibatch_ops_vs_cpu)
+{
+    REQUIRE_OPENCL();
+    int precisions = first_device_has_fp64() ? 2 : 1;
+    for (int p = 0; p < precisions; p++) {
+        bpnn_precision precision = p ? BPNN_F64 : BPNN_F32;
+        backend *be[2] = {open_cpu(precision), open_or_fail("opencl", precision)};
+        check_gathers(be);
+        /* a few roundings per step in REAL; OpenCL's float sqrt and division
+         * may be off by 3 ulp */
+        check_updates(be, precision == BPNN_F64 ? 1e-12 : 1e-5);
+        bpnn_device_close(be[1]);
+        bpnn_device_close(be[0]);
+    }
+}
+END_TEST
+
+START_TEST(test_minibatch_view_checks)
+{
+    REQUIRE_OPENCL();
+    backend *dev = open_or_fail("opencl", BPNN_F32);
+    backend_buffer *r, *idx;
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, 10, &r), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(dev, BACKEND_INDEX, 10, &idx), BPNN_OK);
+    backend_update u = {.kind = UPDATE_ADAM,
+                        .lr = 0.1,
+                        .beta1 = 0.9,
+                        .beta2 = 0.999,
+                        .epsilon = 1e-8,
+                        .bias1 = 0.1,
+                        .bias2 = 0.001};
+    /* a state view reaching past its buffer */
+    ck_assert_int_eq(
+        dev->ops->update(dev, &u, 5, view_at(r, 0), view_at(r, 5), view_at(r, 6), view_at(r, 0)),
+        BPNN_ERR_RUNTIME);
+    ck_assert_contains(bpnn_error_message(), "outside a buffer");
+    /* Adam without its second moment */
+    ck_assert_int_eq(
+        dev->ops->update(dev, &u, 5, view_at(r, 0), view_at(r, 5), view_at(r, 0), view_at(NULL, 0)),
+        BPNN_ERR_RUNTIME);
+    ck_assert_contains(bpnn_error_message(), "no buffer");
+    u.kind = (backend_update_kind)7;
+    ck_assert_int_eq(
+        dev->ops->update(dev, &u, 5, view_at(r, 0), view_at(r, 5), view_at(r, 0), view_at(r, 0)),
+        BPNN_ERR_RUNTIME);
+    ck_assert_contains(bpnn_error_message(), "optimizer kind");
+    /* an index view that is REAL, and a dst too short for the batch */
+    ck_assert_int_eq(dev->ops->gather_rows(dev, 2, 3, view_at(r, 0), view_at(r, 0), view_at(r, 0)),
+                     BPNN_ERR_RUNTIME);
+    ck_assert_int_eq(
+        dev->ops->gather_rows(dev, 4, 3, view_at(r, 0), view_at(idx, 0), view_at(r, 0)),
+        BPNN_ERR_RUNTIME);
+    ck_assert_contains(bpnn_error_message(), "outside a buffer");
+    ck_assert_int_eq(
+        dev->ops->gather_labels(dev, 11, view_at(idx, 0), view_at(idx, 0), view_at(idx, 0)),
+        BPNN_ERR_RUNTIME);
+    backend_release(dev, r);
+    backend_release(dev, idx);
+    bpnn_device_close(dev);
+}
+END_TEST
+
+/* BPNN_DEVICE_MEMORY pretends a smaller device, and allocations beyond it fail. */
+START_TEST(test_device_memory_pretend)
+{
+    REQUIRE_OPENCL();
+    unsetenv("BPNN_DEVICE_MEMORY");
+    backend *real = NULL;
+    ck_assert_int_eq(bpnn_device_open("opencl", BPNN_F32, &real), BPNN_OK);
+    opencl_device_info *list;
+    size_t n;
+    ck_assert_int_eq(opencl_list_devices(&list, &n), BPNN_OK);
+    uint64_t global = 0, max_alloc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].spec, real->spec) == 0)
+            global = list[i].global_memory, max_alloc = list[i].max_allocation;
+    free(list);
+    ck_assert(real->memory_bytes == global && real->max_allocation == max_alloc);
+    bpnn_device_close(real);
+
+    /* larger than the device: the device's own figures stay */
+    setenv("BPNN_DEVICE_MEMORY", "1000000G", 1);
+    backend *big = NULL;
+    bpnn_status big_status = bpnn_device_open("opencl", BPNN_F32, &big);
+    setenv("BPNN_DEVICE_MEMORY", "1M", 1);
+    backend *small = NULL;
+    bpnn_status small_status = bpnn_device_open("opencl", BPNN_F32, &small);
+    setenv("BPNN_DEVICE_MEMORY", "12Q", 1);
+    backend *bad = (backend *)1;
+    bpnn_status bad_status = bpnn_device_open("opencl", BPNN_F32, &bad);
+    char bad_message[512];
+    snprintf(bad_message, sizeof bad_message, "%s", bpnn_error_message());
+    unsetenv("BPNN_DEVICE_MEMORY");
+
+    ck_assert_int_eq(big_status, BPNN_OK);
+    ck_assert(big->memory_bytes == global && big->max_allocation == max_alloc);
+    bpnn_device_close(big);
+    ck_assert_int_eq(bad_status, BPNN_ERR_INVALID);
+    ck_assert_ptr_null(bad);
+    ck_assert_contains(bad_message, "BPNN_DEVICE_MEMORY=12Q");
+
+    ck_assert_int_eq(small_status, BPNN_OK);
+    ck_assert_uint_eq(small->memory_bytes, 1 << 20);
+    ck_assert_uint_eq(small->max_allocation, 1 << 20);
+    backend_buffer *b = (backend_buffer *)1, *first;
+    /* 1.2 MB in one: beyond the largest allocation pretended */
+    ck_assert_int_eq(backend_alloc(small, BACKEND_REAL, 300000, &b), BPNN_ERR_RUNTIME);
+    ck_assert_ptr_null(b);
+    printf("1.2 MB on a pretended 1 MiB device -> %s\n", bpnn_error_message());
+    ck_assert_contains(bpnn_error_message(), "device memory exhausted");
+    ck_assert_contains(bpnn_error_message(), "BPNN_DEVICE_MEMORY");
+    /* 600 KB fits, a second 600 KB exceeds the pretended global memory */
+    ck_assert_int_eq(backend_alloc(small, BACKEND_REAL, 150000, &first), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(small, BACKEND_REAL, 150000, &b), BPNN_ERR_RUNTIME);
+    printf("2 x 600 KB on a pretended 1 MiB device -> %s\n", bpnn_error_message());
+    ck_assert_contains(bpnn_error_message(), "device memory exhausted");
+    ck_assert_contains(bpnn_error_message(), "global memory");
+    ck_assert_contains(bpnn_error_message(), "BPNN_DEVICE_MEMORY");
+    backend_release(small, first);
+    ck_assert_int_eq(backend_alloc(small, BACKEND_REAL, 150000, &b), BPNN_OK);
+    backend_release(small, b);
+    bpnn_device_close(small);
 }
 END_TEST
 
@@ -900,6 +1209,9 @@ static Suite *opencl_suite(void)
     tcase_add_test(ops, test_nan_propagates);
     tcase_add_test(ops, test_stats_and_profiling);
     tcase_add_test(ops, test_memory_checks);
+    tcase_add_test(ops, test_minibatch_ops_vs_cpu);
+    tcase_add_test(ops, test_minibatch_view_checks);
+    tcase_add_test(ops, test_device_memory_pretend);
     suite_add_tcase(s, ops);
 
     TCase *kernels = tcase_create("kernels");

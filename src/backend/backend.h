@@ -106,10 +106,13 @@ typedef struct backend_ops {
 
     /* ---- mini-batches ---- */
     /* dst[i,:] = src[index[i],:] for i < rows; src and dst are row-major with
-     * `cols` columns, index an INDEX view of `rows` entries. */
+     * `cols` columns, index an INDEX view of `rows` entries. An index outside
+     * the rows src's buffer holds gives a row of NaN (never a read outside
+     * the buffer). */
     bpnn_status (*gather_rows)(backend *be, size_t rows, size_t cols, backend_view src,
                                backend_view index, backend_view dst);
-    /* dst[i] = src[index[i]] for i < rows, all INDEX views (labels). */
+    /* dst[i] = src[index[i]] for i < rows, all INDEX views (labels); an index
+     * outside src's buffer gives -1. */
     bpnn_status (*gather_labels)(backend *be, size_t rows, backend_view src, backend_view index,
                                  backend_view dst);
     /* One fused optimizer step over n parameters (backend_update above); s1
@@ -147,7 +150,13 @@ struct bpnn_device {
     const char *blas_core;  /* the host BLAS's kernels, NULL when not used */
     /* What the training plan may use (bytes): the device's global memory and
      * its largest single allocation; 0 when unknown (the CPU path: host
-     * memory). BPNN_DEVICE_MEMORY pretends a smaller device (select.c). */
+     * memory). The OpenCL backend refuses allocations beyond them.
+     *
+     * Environment: BPNN_DEVICE_MEMORY=BYTES (suffix K, M or G: powers of
+     * 1024) pretends a smaller device: bpnn_device_open (select.c) lowers
+     * both fields to at most that value (on the CPU both become it), so a
+     * plan for a small GPU can be tried anywhere. A malformed value is
+     * BPNN_ERR_INVALID. */
     uint64_t memory_bytes;
     uint64_t max_allocation;
 };

@@ -71,6 +71,21 @@ static bpnn_status cpu_finish(backend *be)
     return BPNN_OK;
 }
 
+/* An index outside src reads no memory: the label becomes -1, which matches
+ * no class (as the OpenCL kernel does). */
+static bpnn_status cpu_gather_labels(backend *be, size_t rows, backend_view src, backend_view index,
+                                     backend_view dst)
+{
+    (void)be;
+    const int32_t *s = (const int32_t *)src.buffer->data + src.offset;
+    const int32_t *idx = (const int32_t *)index.buffer->data + index.offset;
+    int32_t *d = (int32_t *)dst.buffer->data + dst.offset;
+    size_t src_count = src.buffer->count - src.offset;
+    for (size_t i = 0; i < rows; i++)
+        d[i] = idx[i] >= 0 && (size_t)idx[i] < src_count ? s[idx[i]] : -1;
+    return BPNN_OK;
+}
+
 static double dot_f32_in_double(blasint n, const float *x, blasint incx, const float *y,
                                 blasint incy)
 {
@@ -125,6 +140,10 @@ bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
      * evaluation against 12.2 ms unblocked. */
     be->batch_bytes = (size_t)2 << 20;
     be->blas_core = bpnn_blas_core();
+    /* Host memory: the training plan does not limit itself unless
+     * BPNN_DEVICE_MEMORY says so (select.c). */
+    be->memory_bytes = 0;
+    be->max_allocation = 0;
     snprintf(be->name, sizeof be->name, "host CPU (OpenBLAS %s, %d threads)", bpnn_blas_core(),
              openblas_get_num_threads());
     snprintf(be->description, sizeof be->description, "CBLAS: OpenBLAS, core %s",

@@ -1,5 +1,7 @@
 /* select.c — from a --device string to an opened backend (CONTRACT.md "Devices"). */
 #include <cblas.h>
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +38,60 @@ static int is_known_spec(const char *spec)
            strcmp(spec, "opencl") == 0 || is_indexed_opencl(spec);
 }
 
-bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out)
+/* "1234", "512K", "3M", "2G" (powers of 1024) into *bytes; 0 when malformed,
+ * zero or beyond 64 bits. */
+static int parse_bytes(const char *text, uint64_t *bytes)
 {
-    *out = NULL;
-    if (!spec)
-        spec = "auto";
-    if (!is_known_spec(spec))
-        return bpnn_fail(BPNN_ERR_INVALID, "unknown device: --device %s: " DEVICE_HINT, spec);
+    uint64_t value = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (value > (UINT64_MAX - digit) / 10)
+            return 0;
+        value = value * 10 + digit;
+    }
+    if (p == text)
+        return 0;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*p)) {
+    case 'K': shift = 10, p++; break;
+    case 'M': shift = 20, p++; break;
+    case 'G': shift = 30, p++; break;
+    default: break;
+    }
+    if (*p != '\0' || value == 0 || value > UINT64_MAX >> shift)
+        return 0;
+    *bytes = value << shift;
+    return 1;
+}
+
+/* BPNN_DEVICE_MEMORY in bytes; 0 when it is unset or empty. */
+static bpnn_status pretended_memory(uint64_t *bytes)
+{
+    *bytes = 0;
+    const char *text = getenv("BPNN_DEVICE_MEMORY");
+    if (!text || !text[0] || parse_bytes(text, bytes))
+        return BPNN_OK;
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "invalid BPNN_DEVICE_MEMORY=%s: expected a positive number of bytes, "
+                     "optionally followed by K, M or G (powers of 1024), e.g. 512M; unset it to "
+                     "use the device's own memory",
+                     text);
+}
+
+/* A smaller device than the real one, so that plans for small GPUs can be
+ * tried on any machine. The OpenCL backend checks its allocations against
+ * these fields, so there the pretence is enforced, not only planned for. */
+static void pretend_smaller(bpnn_device *device, uint64_t bytes)
+{
+    if (device->memory_bytes == 0 || bytes < device->memory_bytes)
+        device->memory_bytes = bytes;
+    if (device->max_allocation == 0 || bytes < device->max_allocation)
+        device->max_allocation = bytes;
+}
+
+static bpnn_status open_device(const char *spec, bpnn_precision precision, bpnn_device **out)
+{
     if (strcmp(spec, "cpu") == 0)
         return cpu_backend_create(precision, out);
 #if BPNN_WITH_OPENCL
@@ -58,6 +107,22 @@ bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_de
                      "use --device cpu",
                      spec);
 #endif
+}
+
+bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out)
+{
+    *out = NULL;
+    if (!spec)
+        spec = "auto";
+    if (!is_known_spec(spec))
+        return bpnn_fail(BPNN_ERR_INVALID, "unknown device: --device %s: " DEVICE_HINT, spec);
+    /* Read before opening: a typo is reported without a slow device start. */
+    uint64_t pretended;
+    BPNN_TRY(pretended_memory(&pretended));
+    BPNN_TRY(open_device(spec, precision, out));
+    if (pretended)
+        pretend_smaller(*out, pretended);
+    return BPNN_OK;
 }
 
 void bpnn_set_threads(int threads)

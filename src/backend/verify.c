@@ -646,6 +646,148 @@ static bpnn_status verify_copy(vctx *c)
     return verify_vector(c, 2);
 }
 
+/* ---- mini-batches ---------------------------------------------------------------- */
+
+/* A batch of `batch` rows picked from src_rows rows (repeats allowed). */
+static bpnn_status gather_rows_case(vctx *c, size_t src_rows, size_t cols, size_t batch)
+{
+    pair *src, *index, *dst;
+    BPNN_TRY(random_pair(c, OFF + src_rows * cols + TAIL, -1e3, 1e3, &src));
+    BPNN_TRY(label_pair(c, 2 + batch + TAIL, src_rows, &index));
+    /* only written: NaN, so a kernel that reads dst is caught */
+    BPNN_TRY(random_pair(c, 1 + batch * cols + TAIL, NAN, NAN, &dst));
+    EACH_BACKEND(c, be)
+    BPNN_TRY(be->ops->gather_rows(be, batch, cols, on(be, c, src, OFF), on(be, c, index, 2),
+                                  on(be, c, dst, 1)));
+    double error;
+    BPNN_TRY(pair_error(c, dst, contiguous(1, batch * cols), &error));
+    note_case(c, error, "src_rows=%zu cols=%zu batch=%zu", src_rows, cols, batch);
+    return BPNN_OK;
+}
+
+static bpnn_status verify_gather_rows(vctx *c)
+{
+    for (size_t s = 0; s < LAYER_SHAPES; s++) {
+        for (int variant = 0; variant < 2; variant++) {
+            size_t src_rows = layer_shapes[s][0], cols = layer_shapes[s][1];
+            /* variant 1: a batch larger than the set, rows repeated */
+            size_t batch = variant ? 2 * src_rows + 3 : (src_rows + 1) / 2;
+            bpnn_status status = gather_rows_case(c, src_rows, cols, batch);
+            release_pairs(c);
+            BPNN_TRY(status);
+        }
+    }
+    return BPNN_OK;
+}
+
+static bpnn_status gather_labels_case(vctx *c, size_t src_count, size_t batch)
+{
+    pair *src, *index, *dst;
+    BPNN_TRY(label_pair(c, OFF + src_count + TAIL, 10, &src));
+    BPNN_TRY(label_pair(c, 2 + batch + TAIL, src_count, &index));
+    BPNN_TRY(label_pair(c, 1 + batch + TAIL, 1000, &dst));
+    EACH_BACKEND(c, be)
+    BPNN_TRY(be->ops->gather_labels(be, batch, on(be, c, src, OFF), on(be, c, index, 2),
+                                    on(be, c, dst, 1)));
+    double error;
+    BPNN_TRY(pair_index_error(c, dst, contiguous(1, batch), &error));
+    note_case(c, error, "src=%zu batch=%zu", src_count, batch);
+    return BPNN_OK;
+}
+
+static bpnn_status verify_gather_labels(vctx *c)
+{
+    for (size_t s = 0; s < VECTOR_SIZES; s++) {
+        size_t n = vector_sizes[s];
+        bpnn_status status = gather_labels_case(c, n, n / 3 + 1);
+        if (status == BPNN_OK)
+            status = gather_labels_case(c, n, 2 * n + 1);
+        release_pairs(c);
+        BPNN_TRY(status);
+    }
+    return BPNN_OK;
+}
+
+#define UPDATE_STEPS 5
+
+/* UPDATE_STEPS steps of one optimizer from random state, a new gradient each
+ * step; the parameters and both states are compared at the end. The learning
+ * rates are large so that the steps, not the starting values, dominate the
+ * parameters' scale and an error in a step shows in the metric. */
+static bpnn_status update_case(vctx *c, backend_update_kind kind, size_t n)
+{
+    backend_update u = {
+        .kind = kind, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999, .epsilon = 1e-8};
+    u.lr = kind == UPDATE_ADAM ? 0.3 : 0.7;
+    int stateful = kind != UPDATE_SGD, adam = kind == UPDATE_ADAM;
+    pair *params, *grad, *s1 = NULL, *s2 = NULL;
+    BPNN_TRY(random_pair(c, OFF + n + TAIL, -1, 1, &params));
+    BPNN_TRY(random_pair(c, 1 + n + TAIL, -1, 1, &grad));
+    if (stateful)
+        BPNN_TRY(random_pair(c, 2 + n + TAIL, -1, 1, &s1));
+    if (adam) /* a second moment is never negative */
+        BPNN_TRY(random_pair(c, 4 + n + TAIL, 0, 1, &s2));
+    double *g = malloc(grad->count * sizeof *g);
+    if (!g)
+        return bpnn_fail_oom("verify gradients");
+    bpnn_status status = BPNN_OK;
+    for (int step = 1; step <= UPDATE_STEPS && status == BPNN_OK; step++) {
+        u.bias1 = 1 - pow(u.beta1, step);
+        u.bias2 = 1 - pow(u.beta2, step);
+        if (step > 1) {
+            for (size_t i = 0; i < grad->count; i++)
+                g[i] = uniform(c, -1, 1);
+            status = pair_set(c, grad, g);
+        }
+        EACH_BACKEND(c, be)
+        {
+            if (status != BPNN_OK)
+                break;
+            /* no state buffer at all where the kind needs none */
+            status = be->ops->update(be, &u, n, on(be, c, params, OFF), on(be, c, grad, 1),
+                                     s1 ? on(be, c, s1, 2) : view_at(NULL, 0),
+                                     s2 ? on(be, c, s2, 4) : view_at(NULL, 0));
+        }
+    }
+    free(g);
+    BPNN_TRY(status);
+    double ep, e1 = 0, e2 = 0;
+    BPNN_TRY(pair_error(c, params, contiguous(OFF, n), &ep));
+    if (s1)
+        BPNN_TRY(pair_error(c, s1, contiguous(2, n), &e1));
+    if (s2)
+        BPNN_TRY(pair_error(c, s2, contiguous(4, n), &e2));
+    note_case(c, fmax(ep, fmax(e1, e2)), "n=%zu, %d steps", n, UPDATE_STEPS);
+    return BPNN_OK;
+}
+
+static bpnn_status verify_update(vctx *c, backend_update_kind kind)
+{
+    for (size_t s = 0; s < VECTOR_SIZES; s++) {
+        bpnn_status status = update_case(c, kind, vector_sizes[s]);
+        release_pairs(c);
+        BPNN_TRY(status);
+    }
+    return BPNN_OK;
+}
+
+static bpnn_status verify_update_sgd(vctx *c)
+{
+    return verify_update(c, UPDATE_SGD);
+}
+static bpnn_status verify_update_momentum(vctx *c)
+{
+    return verify_update(c, UPDATE_MOMENTUM);
+}
+static bpnn_status verify_update_nesterov(vctx *c)
+{
+    return verify_update(c, UPDATE_NESTEROV);
+}
+static bpnn_status verify_update_adam(vctx *c)
+{
+    return verify_update(c, UPDATE_ADAM);
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 typedef enum op_kind { ELEMENTWISE, REDUCTION, EXACT_INDEX } op_kind;
@@ -669,6 +811,12 @@ static const struct verify_op {
     {"sum_squares_nonbias", REDUCTION, verify_sum_squares_nonbias},
     {"logistic_loss", REDUCTION, verify_logistic_loss},
     {"argmax_rows", EXACT_INDEX, verify_argmax_rows},
+    {"gather_rows", ELEMENTWISE, verify_gather_rows},
+    {"gather_labels", EXACT_INDEX, verify_gather_labels},
+    {"update sgd", ELEMENTWISE, verify_update_sgd},
+    {"update momentum", ELEMENTWISE, verify_update_momentum},
+    {"update nesterov", ELEMENTWISE, verify_update_nesterov},
+    {"update adam", ELEMENTWISE, verify_update_adam},
     {"dot", REDUCTION, verify_dot},
     {"max_abs", REDUCTION, verify_max_abs},
     {"axpy", ELEMENTWISE, verify_axpy},

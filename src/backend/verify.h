@@ -5,7 +5,10 @@
  * offsets, on both backends; per op the error is CONTRACT.md's
  *     max|x - ref| / max|ref|     (max|x - ref| when every ref is 0)
  * over all the op's outputs and cases, ref being the CPU backend's result.
- * A NaN where the reference is finite counts as an infinite error.
+ * A NaN where the reference is finite counts as an infinite error. Outputs
+ * that are only written start as NaN, so a kernel that reads them fails; the
+ * optimizer updates run several steps per case, a new gradient each, and
+ * compare the parameters and both states at the end.
  *
  * Thresholds (the same for every device):
  *               element-wise ops     GEMM and reductions

@@ -16,14 +16,22 @@
  *                 and the caller falls back to the CPU backend.
  *
  * Environment:
- *   BPNN_KERNEL_DIR             read common.cl, network.cl, reduce.cl from this
- *                               folder instead of the copies embedded at build
- *                               time (kernel development; the tests use it to
- *                               reach the build-failure path).
+ *   BPNN_KERNEL_DIR             read common.cl, network.cl, reduce.cl,
+ *                               optimizer.cl from this folder instead of the
+ *                               copies embedded at build time (kernel
+ *                               development; the tests use it to reach the
+ *                               build-failure path).
  *   BPNN_OPENCL_ASSUME_NO_FP64  when set to 1, every device is treated as
  *                               lacking cl_khr_fp64: f64 is refused (exit 2)
  *                               and f32 reductions use compensated float
- *                               summation, as on such a device. */
+ *                               summation, as on such a device.
+ *   BPNN_DEVICE_MEMORY          bytes (suffix K, M or G: powers of 1024): a
+ *                               device opened through bpnn_device_open acts
+ *                               as if it had at most this much global memory
+ *                               and largest allocation; allocations beyond
+ *                               fail as "device memory exhausted" (backend.h,
+ *                               select.c). opencl_backend_open alone ignores
+ *                               it. */
 #ifndef BPNN_OPENCL_BACKEND_H
 #define BPNN_OPENCL_BACKEND_H
 

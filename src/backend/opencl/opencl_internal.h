@@ -25,6 +25,11 @@ typedef enum opencl_kernel_id {
     K_SUM_FINAL,
     K_MAX_ABS_PARTIAL,
     K_MAX_ABS_FINAL,
+    K_GATHER_ROWS,
+    K_GATHER_LABELS,
+    K_SGD_UPDATE,
+    K_MOMENTUM_UPDATE,
+    K_ADAM_UPDATE,
     K_COUNT
 } opencl_kernel_id;
 

@@ -175,22 +175,30 @@ static bpnn_status check_view(const opencl_backend *cl, const char *op, backend_
 
 /* ---- memory ------------------------------------------------------------------ */
 
+/* The limits are the backend's memory fields: the device's own figures, or the
+ * smaller ones BPNN_DEVICE_MEMORY pretends (select.c). */
 static bpnn_status create_mem(opencl_backend *cl, size_t bytes, const char *what, cl_mem *out)
 {
     *out = NULL;
-    if (bytes > cl->info.max_allocation)
+    uint64_t max_allocation = cl->base.max_allocation, global_memory = cl->base.memory_bytes;
+    int pretended_allocation = max_allocation < cl->info.max_allocation;
+    int pretended_memory = global_memory < cl->info.global_memory;
+    if (bytes > max_allocation)
         return bpnn_fail(BPNN_ERR_RUNTIME,
                          "device memory exhausted: %s (%zu bytes) exceeds the largest "
-                         "allocation of %s (%s), %" PRIu64 " bytes (CL_DEVICE_MAX_MEM_ALLOC_SIZE): "
+                         "allocation of %s (%s), %" PRIu64 " bytes (%s): "
                          "use fewer rows (--limit), smaller layers or --device cpu",
-                         what, bytes, cl->info.spec, cl->info.name, cl->info.max_allocation);
-    if (cl->allocated_bytes + bytes > cl->info.global_memory)
+                         what, bytes, cl->info.spec, cl->info.name, max_allocation,
+                         pretended_allocation ? "as BPNN_DEVICE_MEMORY pretends"
+                                              : "CL_DEVICE_MAX_MEM_ALLOC_SIZE");
+    if (cl->allocated_bytes + bytes > global_memory)
         return bpnn_fail(BPNN_ERR_RUNTIME,
                          "device memory exhausted: %s (%zu bytes) on top of %" PRIu64
                          " bytes in use exceeds the global memory of %s (%s), %" PRIu64
-                         " bytes: use fewer rows (--limit), smaller layers or --device cpu",
+                         " bytes%s: use fewer rows (--limit), smaller layers or --device cpu",
                          what, bytes, cl->allocated_bytes, cl->info.spec, cl->info.name,
-                         cl->info.global_memory);
+                         global_memory,
+                         pretended_memory ? " (as BPNN_DEVICE_MEMORY pretends)" : "");
     cl_int err;
     cl_mem mem = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS)
@@ -570,6 +578,97 @@ static bpnn_status ocl_argmax_rows(backend *be, size_t rows, size_t classes, bac
     return launch_items(cl, K_ARGMAX_ROWS, args, 6, rows);
 }
 
+/* ---- mini-batches ---------------------------------------------------------------- */
+
+static bpnn_status ocl_gather_rows(backend *be, size_t rows, size_t cols, backend_view src,
+                                   backend_view index, backend_view dst)
+{
+    opencl_backend *cl = opencl_of(be);
+    size_t items = rows * cols;
+    if (items == 0)
+        return BPNN_OK;
+    BPNN_TRY(check_view(cl, "gather_rows", src, 1, BACKEND_REAL));
+    BPNN_TRY(check_view(cl, "gather_rows", index, rows, BACKEND_INDEX));
+    BPNN_TRY(check_view(cl, "gather_rows", dst, items, BACKEND_REAL));
+    /* The kernel bounds each index by the rows src's buffer holds. */
+    size_t src_rows = (src.buffer->count - src.offset) / cols;
+    karg args[] = {ARG_U(rows),         ARG_U(cols),     ARG_MEM(src),
+                   ARG_U(src.offset),   ARG_U(src_rows), ARG_MEM(index),
+                   ARG_U(index.offset), ARG_MEM(dst),    ARG_U(dst.offset)};
+    return launch_items(cl, K_GATHER_ROWS, args, 9, items);
+}
+
+static bpnn_status ocl_gather_labels(backend *be, size_t rows, backend_view src, backend_view index,
+                                     backend_view dst)
+{
+    opencl_backend *cl = opencl_of(be);
+    if (rows == 0)
+        return BPNN_OK;
+    BPNN_TRY(check_view(cl, "gather_labels", src, 1, BACKEND_INDEX));
+    BPNN_TRY(check_view(cl, "gather_labels", index, rows, BACKEND_INDEX));
+    BPNN_TRY(check_view(cl, "gather_labels", dst, rows, BACKEND_INDEX));
+    size_t src_count = src.buffer->count - src.offset;
+    karg args[] = {ARG_U(rows),    ARG_MEM(src),        ARG_U(src.offset), ARG_U(src_count),
+                   ARG_MEM(index), ARG_U(index.offset), ARG_MEM(dst),      ARG_U(dst.offset)};
+    return launch_items(cl, K_GATHER_LABELS, args, 8, rows);
+}
+
+static bpnn_status ocl_update(backend *be, const backend_update *u, size_t n, backend_view params,
+                              backend_view grad, backend_view s1, backend_view s2)
+{
+    opencl_backend *cl = opencl_of(be);
+    if (u->kind != UPDATE_SGD && u->kind != UPDATE_MOMENTUM && u->kind != UPDATE_NESTEROV &&
+        u->kind != UPDATE_ADAM)
+        return bpnn_fail(BPNN_ERR_RUNTIME,
+                         "internal error: update: unknown optimizer kind %d: on %s", (int)u->kind,
+                         cl->info.spec);
+    if (n == 0)
+        return BPNN_OK;
+    BPNN_TRY(check_view(cl, "update", params, n, BACKEND_REAL));
+    BPNN_TRY(check_view(cl, "update", grad, n, BACKEND_REAL));
+    scalar_slot lr;
+    if (u->kind == UPDATE_SGD) {
+        karg args[] = {ARG_U(n),        real_arg(cl, &lr, u->lr),
+                       ARG_MEM(params), ARG_U(params.offset),
+                       ARG_MEM(grad),   ARG_U(grad.offset)};
+        return launch_items(cl, K_SGD_UPDATE, args, 6, n);
+    }
+    BPNN_TRY(check_view(cl, "update", s1, n, BACKEND_REAL));
+    if (u->kind == UPDATE_MOMENTUM || u->kind == UPDATE_NESTEROV) {
+        scalar_slot momentum;
+        cl_int nesterov = u->kind == UPDATE_NESTEROV;
+        karg args[] = {ARG_U(n),
+                       real_arg(cl, &lr, u->lr),
+                       real_arg(cl, &momentum, u->momentum),
+                       {sizeof nesterov, &nesterov},
+                       ARG_MEM(params),
+                       ARG_U(params.offset),
+                       ARG_MEM(grad),
+                       ARG_U(grad.offset),
+                       ARG_MEM(s1),
+                       ARG_U(s1.offset)};
+        return launch_items(cl, K_MOMENTUM_UPDATE, args, 10, n);
+    }
+    BPNN_TRY(check_view(cl, "update", s2, n, BACKEND_REAL));
+    scalar_slot beta1, beta2, epsilon, bias1, bias2;
+    karg args[] = {ARG_U(n),
+                   real_arg(cl, &lr, u->lr),
+                   real_arg(cl, &beta1, u->beta1),
+                   real_arg(cl, &beta2, u->beta2),
+                   real_arg(cl, &epsilon, u->epsilon),
+                   real_arg(cl, &bias1, u->bias1),
+                   real_arg(cl, &bias2, u->bias2),
+                   ARG_MEM(params),
+                   ARG_U(params.offset),
+                   ARG_MEM(grad),
+                   ARG_U(grad.offset),
+                   ARG_MEM(s1),
+                   ARG_U(s1.offset),
+                   ARG_MEM(s2),
+                   ARG_U(s2.offset)};
+    return launch_items(cl, K_ADAM_UPDATE, args, 15, n);
+}
+
 /* ---- reductions ------------------------------------------------------------------ */
 
 /* Runs pass 1 (`args` then the partial buffer and the scratch space) over `items`
@@ -787,6 +886,9 @@ const backend_ops opencl_ops = {
     .sum_squares_nonbias = ocl_sum_squares_nonbias,
     .logistic_loss = ocl_logistic_loss,
     .argmax_rows = ocl_argmax_rows,
+    .gather_rows = ocl_gather_rows,
+    .gather_labels = ocl_gather_labels,
+    .update = ocl_update,
     .dot = ocl_dot,
     .max_abs = ocl_max_abs,
     .axpy = ocl_axpy,

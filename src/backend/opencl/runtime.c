@@ -25,6 +25,11 @@ const char *const opencl_kernel_names[K_COUNT] = {
     [K_SUM_FINAL] = "sum_final",
     [K_MAX_ABS_PARTIAL] = "max_abs_partial",
     [K_MAX_ABS_FINAL] = "max_abs_final",
+    [K_GATHER_ROWS] = "gather_rows",
+    [K_GATHER_LABELS] = "gather_labels",
+    [K_SGD_UPDATE] = "sgd_update",
+    [K_MOMENTUM_UPDATE] = "momentum_update",
+    [K_ADAM_UPDATE] = "adam_update",
 };
 
 /* ---- status names ---------------------------------------------------------- */
@@ -679,6 +684,10 @@ static bpnn_status create_backend(const device_entry *entry, bpnn_precision prec
     cl->real_size = precision == BPNN_F64 ? sizeof(cl_double) : sizeof(cl_float);
     snprintf(cl->base.spec, sizeof cl->base.spec, "%s", entry->info.spec);
     snprintf(cl->base.name, sizeof cl->base.name, "%s", entry->info.name);
+    /* The allocation checks (ops.c) compare with these, so BPNN_DEVICE_MEMORY
+     * lowering them (select.c) makes the device behave as a smaller one. */
+    cl->base.memory_bytes = entry->info.global_memory;
+    cl->base.max_allocation = entry->info.max_allocation;
     /* "OpenCL 3.0" from "OpenCL 3.0 <vendor text>": the platform's own version
      * string can run to a line of build flags. */
     const char *version = entry->info.device_version;
