@@ -81,6 +81,11 @@ bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options,
  * labels_path is for IDX only and may be NULL. */
 bpnn_status bpnn_load_data(const char *path, const char *labels_path,
                            const bpnn_load_options *options, bpnn_dataset *out);
+/* Moves round(fraction * rows) rows, chosen by a shuffle drawn from `seed`,
+ * out of `data` into `validation` (both keep their rows' original order).
+ * 0 < fraction < 1 and both parts non-empty, else BPNN_ERR_INVALID. */
+bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
+                               bpnn_dataset *validation);
 /* BPNN_ERR_INVALID naming `source` and the row when a label is not in 0..classes-1. */
 bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source);
 

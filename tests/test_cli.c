@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bpnn.h"
+#include "io/checkpoint.h"
 #include "testutil.h"
 
 static const char *dir;
@@ -366,6 +368,189 @@ START_TEST(test_interrupt)
 }
 END_TEST
 
+/* A data set big enough that an epoch takes a while: 4 classes, 8 features. */
+static void write_big_csv(const char *name, int rows)
+{
+    size_t capacity = (size_t)rows * 64 + 64, used = 0;
+    char *data = malloc(capacity);
+    ck_assert_ptr_nonnull(data);
+    for (int i = 0; i < rows; i++) {
+        used += (size_t)snprintf(data + used, capacity - used, "%d", i % 4);
+        for (int j = 0; j < 8; j++)
+            used += (size_t)snprintf(data + used, capacity - used, ",%d",
+                                     ((i % 4) * 13 + (i * (37 + 6 * j)) % (89 + j)) % 101);
+        data[used++] = '\n';
+    }
+    write_file(name, data, used);
+    free(data);
+}
+
+static bpnn_model *load_model(const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    bpnn_model *model = NULL;
+    ck_assert_msg(bpnn_model_load(path, &model) == BPNN_OK, "%s", bpnn_error_message());
+    return model;
+}
+
+/* Mini-batch training end to end: epoch lines, the log per epoch, the
+ * validation split, the JSON keys, and a model that records its epoch. */
+START_TEST(test_minibatch_training)
+{
+    write_clusters("train.csv", 300, 0);
+    const char *out, *err;
+    int code = run("train --data train.csv --layers 2,8,3 --epochs 4 --batch 16 --lr 0.05 "
+                   "--val-split 0.2 --device cpu --log run.jsonl --out m.bpnn --json",
+                   &out, &err);
+    ck_assert_msg(code == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "adam, 4 epochs of batches of 16"));
+    ck_assert_ptr_nonnull(strstr(err, "epoch   4/4 | cost "));
+    ck_assert_ptr_nonnull(strstr(err, "| val "));
+    ck_assert_ptr_null(strstr(err, "\r")); /* not a terminal: no bar */
+    ck_assert_ptr_nonnull(strstr(out, "\"optimizer\": \"adam\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"epochs\": 4"));
+    ck_assert_ptr_nonnull(strstr(out, "\"batch\": 16"));
+    ck_assert_ptr_nonnull(strstr(out, "\"best_epoch\": "));
+    ck_assert_ptr_nonnull(strstr(out, "\"val_accuracy\": "));
+    ck_assert_ptr_nonnull(strstr(out, "\"samples\": 240"));
+    char *log = read_file("run.jsonl");
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strncmp(log, "{\"epoch\":1,\"steps\":15,", 22) == 0, "%s", log);
+    int lines = 0;
+    for (const char *c = log; *c; c++)
+        lines += *c == '\n';
+    ck_assert_int_eq(lines, 4);
+    ck_assert_ptr_nonnull(strstr(log, "\"val_accuracy\":"));
+    free(log);
+    bpnn_model *model = load_model("m.bpnn");
+    ck_assert_int_eq(model->epoch, 4);
+    bpnn_model_free(model);
+    ck_assert_int_eq(run("show curve --log run.jsonl --out curve.png", NULL, &err), 0);
+
+    /* without --out the run says how to keep the model */
+    code = run("train --data train.csv --layers 2,8,3 --optimizer sgd --epochs 1 --device cpu",
+               &out, &err);
+    ck_assert_msg(code == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(out, "model not kept: give --out FILE to save it"));
+}
+END_TEST
+
+START_TEST(test_minibatch_bad_requests)
+{
+    write_clusters("train.csv", 60, 0);
+    const char *err;
+    static const struct {
+        const char *args, *needle;
+    } cases[] = {
+        {"--optimizer adam --max-iter 5", "--max-iter is for cg and lbfgs"},
+        {"--optimizer cg --epochs 5", "--epochs is for the mini-batch optimizers"},
+        {"--optimizer lbfgs --lr 0.1", "--lr is for the mini-batch"},
+        {"--optimizer rmsprop", "unknown optimizer: --optimizer rmsprop"},
+        {"--epochs 0", "out of range: --epochs 0"},
+        {"--batch -3", "out of range: --batch -3"},
+        {"--lr-schedule linear", "unknown schedule"},
+        {"--patience 3", "--patience needs a validation set"},
+        {"--val-split 1.5", "out of range: --val-split"},
+        {"--optimizer sgd --beta1 0.8", "--beta1, --beta2 and --epsilon are for --optimizer adam"},
+        {"--optimizer adam --nesterov", "--momentum and --nesterov are for --optimizer momentum"},
+        {"--val-labels y.idx", "--val-labels needs --val-data"},
+        {"--resume missing.ckpt", "cannot read the checkpoint: --resume missing.ckpt"},
+        {"--epochs 2 --checkpoint nodir/c.ckpt", "output folder does not exist: --checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[512];
+        snprintf(args, sizeof args, "train --data train.csv --layers 2,4,3 --device cpu %s",
+                 cases[i].args);
+        ck_assert_msg(run(args, NULL, &err) == 2, "%s: %s", cases[i].args, err);
+        assert_one_line_error(err, cases[i].needle);
+    }
+}
+END_TEST
+
+/* A learning rate far too large: exit 3, naming epoch and step, with a remedy;
+ * the checkpoint left is the last good epoch's, whole and finite. */
+START_TEST(test_minibatch_divergence)
+{
+    write_clusters("train.csv", 300, 0);
+    const char *err;
+    ck_assert_int_eq(run("train --data train.csv --layers 2,8,3 --optimizer sgd --lr 1e6 "
+                         "--epochs 20 --device cpu --checkpoint good.ckpt --quiet",
+                         NULL, &err),
+                     3);
+    assert_one_line_error(err, "training diverged: non-finite cost");
+    ck_assert_ptr_nonnull(strstr(err, "at epoch "));
+    ck_assert_ptr_nonnull(strstr(err, "lower --lr"));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/good.ckpt", dir);
+    struct stat st;
+    if (stat(path, &st) == 0) { /* only when an epoch ended before the divergence */
+        checkpoint c;
+        ck_assert_msg(checkpoint_load(path, &c) == BPNN_OK, "%s", bpnn_error_message());
+        ck_assert_int_ge(c.epoch, 1);
+        for (size_t i = 0; i < c.param_count; i++)
+            ck_assert(isfinite(c.params[i]));
+        checkpoint_free(&c);
+    }
+}
+END_TEST
+
+/* Killed with SIGKILL in the middle of an epoch and resumed from its last
+ * checkpoint, a run ends with the parameters of an uninterrupted one. */
+START_TEST(test_kill_and_resume)
+{
+    write_big_csv("big.csv", 40000);
+    const char *options = "--data big.csv --layers 8,128,4 --optimizer momentum --epochs 6 "
+                          "--batch 4 --lr 0.01 --normalize zscore --device cpu --quiet";
+    char args[1024];
+    const char *err;
+    snprintf(args, sizeof args, "train %s --out whole.bpnn", options);
+    ck_assert_msg(run(args, NULL, &err) == 0, "%s", err);
+
+    char command[8192];
+    snprintf(command, sizeof command, "cd %s && exec %s train %s --checkpoint run.ckpt",
+             dir, program, options);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    /* as soon as the first epoch's checkpoint exists, the second is under way */
+    char checkpoint[4200];
+    snprintf(checkpoint, sizeof checkpoint, "%s/run.ckpt", dir);
+    struct stat st;
+    int waited = 0;
+    while (stat(checkpoint, &st) != 0 && waited++ < 6000)
+        usleep(10 * 1000);
+    ck_assert_msg(waited < 6000, "no checkpoint after 60 s");
+    usleep(20 * 1000);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    const char *out;
+    snprintf(args, sizeof args, "train %s --resume run.ckpt --out resumed.bpnn --json", options);
+    ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
+    const char *resumed_at = strstr(out, "\"resumed_epoch\": ");
+    ck_assert_ptr_nonnull(resumed_at);
+    int epoch = atoi(resumed_at + 17);
+    ck_assert_msg(epoch >= 1 && epoch < 6, "resumed at epoch %d: the kill came too late", epoch);
+    bpnn_model *whole = load_model("whole.bpnn"), *resumed = load_model("resumed.bpnn");
+    ck_assert_uint_eq(whole->param_count, resumed->param_count);
+    ck_assert(memcmp(whole->params, resumed->params, whole->param_count * sizeof(double)) == 0);
+    ck_assert_int_eq(resumed->epoch, 6);
+    bpnn_model_free(whole);
+    bpnn_model_free(resumed);
+
+    /* the checkpoint refuses another run */
+    snprintf(args, sizeof args, "train %s --resume run.ckpt --batch 16", options);
+    ck_assert_int_eq(run(args, NULL, &err), 2);
+    assert_one_line_error(err, "checkpoint does not match");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -381,6 +566,10 @@ static Suite *cli_suite(void)
     tcase_add_test(t, test_interrupt);
     tcase_add_test(t, test_interrupt_anywhere);
     tcase_add_test(t, test_stdout_write_error);
+    tcase_add_test(t, test_minibatch_training);
+    tcase_add_test(t, test_minibatch_bad_requests);
+    tcase_add_test(t, test_minibatch_divergence);
+    tcase_add_test(t, test_kill_and_resume);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,30 +1,55 @@
 /* cmd_train.c — bpnn-cl train: the seed's experiment, and any other. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/blas_core.h"
 #include "cli/cli.h"
+#include "cli/train_progress.h"
 #include "io/picture.h"
 #include "util/error.h"
 #include "util/timer.h"
 
 static const char help[] =
     "Usage: bpnn-cl train [OPTIONS]\n"
-    "Trains a network by conjugate gradient on the whole training set and reports\n"
-    "training and test accuracy. With no --data: Fashion-MNIST from\n"
-    "/usr/share/datasets/fashion-mnist (train split; t10k as the test set).\n"
+    "Trains a network and reports training and test accuracy. With no --data:\n"
+    "Fashion-MNIST from /usr/share/datasets/fashion-mnist (train split; t10k as the\n"
+    "test set).\n"
     "\n"
-    "Network and optimizer:\n"
+    "Network:\n"
     "  --layers L          sizes, e.g. 784,25,10 or 784,256,128,10\n"
     "                      (default <features>,25,<classes>)\n"
     "  --lambda X          L2 regularization, bias weights excluded (default 1)\n"
-    "  --optimizer cg      conjugate gradient, Polak-Ribiere+ (the only one)\n"
-    "  --max-iter N        CG iterations as SciPy's fmin_cg counts (default 100)\n"
-    "  --gtol X            stop when max |gradient| < X (default 1e-5)\n"
-    "  --seed N            initialization seed (default 1)\n"
+    "  --seed N            initialization, validation split and shuffles (default 1)\n"
     "  --out FILE          save the model (no file unless given)\n"
+    "\n"
+    "Optimizer (default cg; adam when --epochs, --batch or --lr is given):\n"
+    "  --optimizer O       cg, lbfgs (whole training set per iteration) or\n"
+    "                      sgd, momentum, adam (mini-batches)\n"
+    "  --max-iter N        cg, lbfgs: iterations as SciPy's fmin_cg counts (default 100)\n"
+    "  --gtol X            cg, lbfgs: stop when max |gradient| < X (default 1e-5)\n"
+    "  --history N         lbfgs: correction pairs kept (default 10)\n"
+    "  --epochs N          passes over the training set (default 10)\n"
+    "  --batch N           rows per step; the last batch holds the rest (default 128)\n"
+    "  --lr X              learning rate (default: sgd 0.5, momentum 0.05, adam 0.005)\n"
+    "  --lr-schedule S     constant, step or cosine (default cosine: down to 0 at the end)\n"
+    "  --lr-step N, --lr-decay X  step schedule: times X every N epochs (default 3, 0.1)\n"
+    "  --warmup N          linear warm-up over the first N epochs (default 0)\n"
+    "  --momentum X        momentum: its coefficient (default 0.9); --nesterov\n"
+    "  --beta1 X, --beta2 X, --epsilon X  adam (default 0.9, 0.999, 1e-8)\n"
+    "\n"
+    "Validation, stopping and checkpoints (sgd, momentum, adam):\n"
+    "  --val-split F       hold out this fraction of the training rows (seeded shuffle)\n"
+    "  --val-data FILE     validation set (labels: --val-labels FILE)\n"
+    "  --patience N        stop after N epochs without a lower validation cost and\n"
+    "                      keep the best epoch's parameters\n"
+    "  --checkpoint FILE   save the run's whole state (atomically) every\n"
+    "                      --checkpoint-every N epochs (default 1)\n"
+    "  --resume FILE       continue the run a checkpoint holds (give the same options;\n"
+    "                      it keeps checkpointing to FILE unless --checkpoint says else)\n"
     "\n"
     "Data:\n" CLI_DATA_HELP
     "  --test-data FILE    test set (labels: --test-labels FILE); --test-limit N\n"
@@ -32,10 +57,12 @@ static const char help[] =
     "\n"
     "Device and output:\n" CLI_DEVICE_HELP
     "  --stats             bytes moved host<->device, time in GEMM and kernels\n"
-    "  --log FILE          append one JSON line per iteration (kept on a crash)\n"
-    "  --log-accuracy      measure train/test accuracy at every iteration\n"
+    "  --log FILE          append one JSON line per iteration or epoch (kept on a crash)\n"
+    "  --log-accuracy      measure train/test accuracy at every iteration or epoch\n"
     "  --plot FILE         draw the training curve as PNG at the end (see show curve)\n"
-    "  --quiet             no per-iteration progress on stderr\n"
+    "  --quiet             no progress on stderr\n"
+    "BPNN_DEVICE_MEMORY=BYTES (K, M, G suffixes) pretends the device has that much\n"
+    "memory: data that do not fit are streamed from the host.\n"
     "\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
@@ -50,6 +77,26 @@ static const struct option options[] = {
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"max-iter", required_argument, NULL, OPT_MAX_ITER},
     {"gtol", required_argument, NULL, OPT_GTOL},
+    {"history", required_argument, NULL, OPT_HISTORY},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"nesterov", no_argument, NULL, OPT_NESTEROV},
+    {"beta1", required_argument, NULL, OPT_BETA1},
+    {"beta2", required_argument, NULL, OPT_BETA2},
+    {"epsilon", required_argument, NULL, OPT_EPSILON},
+    {"lr-schedule", required_argument, NULL, OPT_LR_SCHEDULE},
+    {"lr-step", required_argument, NULL, OPT_LR_STEP},
+    {"lr-decay", required_argument, NULL, OPT_LR_DECAY},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"val-split", required_argument, NULL, OPT_VAL_SPLIT},
+    {"val-data", required_argument, NULL, OPT_VAL_DATA},
+    {"val-labels", required_argument, NULL, OPT_VAL_LABELS},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"seed", required_argument, NULL, OPT_SEED},
     {"out", required_argument, NULL, OPT_OUT},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -72,7 +119,135 @@ typedef struct train_args {
     uint64_t seed;
     const char *out_path, *log_path, *plot_path;
     int stats, quiet, log_accuracy;
+    int optimizer_given;
+    const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
+    const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
+    double val_split;
+    const char *val_data_path, *val_labels_path;
 } train_args;
+
+/* The optimizers by the names --optimizer takes. */
+static bpnn_status parse_optimizer(const char *arg, bpnn_optimizer *out)
+{
+    for (int o = BPNN_OPT_CG; o <= BPNN_OPT_ADAM; o++)
+        if (strcmp(arg, bpnn_optimizer_name((bpnn_optimizer)o)) == 0) {
+            *out = (bpnn_optimizer)o;
+            return BPNN_OK;
+        }
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "unknown optimizer: --optimizer %s: expected cg, lbfgs, sgd, momentum or adam",
+                     arg);
+}
+
+static bpnn_status parse_schedule(const char *arg, bpnn_lr_schedule *out)
+{
+    for (int s = BPNN_LR_CONSTANT; s <= BPNN_LR_COSINE; s++)
+        if (strcmp(arg, bpnn_lr_schedule_name((bpnn_lr_schedule)s)) == 0) {
+            *out = (bpnn_lr_schedule)s;
+            return BPNN_OK;
+        }
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "unknown schedule: --lr-schedule %s: expected constant, step or cosine", arg);
+}
+
+static int parse_int(const char *flag, const char *arg, long min, long max, int *out,
+                     bpnn_status *status)
+{
+    long v;
+    *status = cli_parse_long(flag, arg, min, max, &v);
+    if (*status == BPNN_OK)
+        *out = (int)v;
+    return *status == BPNN_OK;
+}
+
+/* Mini-batch and full-batch options, and the optimizer they imply. */
+static bpnn_status parse_optimizer_option(train_args *a, int code, const char *arg, int *handled)
+{
+    bpnn_train_options *t = &a->train;
+    bpnn_status st = BPNN_OK;
+    long v;
+    const char *minibatch = NULL, *fullbatch = NULL;
+    *handled = 1;
+    switch (code) {
+    case OPT_OPTIMIZER:
+        st = parse_optimizer(arg, &t->optimizer);
+        a->optimizer_given = 1;
+        break;
+    case OPT_MAX_ITER: parse_int("max-iter", arg, 0, 100000000, &t->max_iter, &st); fullbatch = "--max-iter"; break;
+    case OPT_GTOL: st = cli_parse_double("gtol", arg, 0, 1e12, &t->gtol); fullbatch = "--gtol"; break;
+    case OPT_HISTORY: parse_int("history", arg, 1, 1000, &t->history, &st); fullbatch = "--history"; break;
+    case OPT_EPOCHS: parse_int("epochs", arg, 1, 1000000, &t->epochs, &st); minibatch = "--epochs"; break;
+    case OPT_BATCH:
+        st = cli_parse_long("batch", arg, 1, INT32_MAX, &v);
+        t->batch = (size_t)v;
+        minibatch = "--batch";
+        break;
+    case OPT_LR: st = cli_parse_double("lr", arg, 1e-300, 1e300, &t->learning_rate); minibatch = "--lr"; break;
+    case OPT_MOMENTUM: st = cli_parse_double("momentum", arg, 0, 1, &t->momentum); minibatch = "--momentum"; break;
+    case OPT_NESTEROV: t->nesterov = 1; minibatch = "--nesterov"; break;
+    case OPT_BETA1: st = cli_parse_double("beta1", arg, 0, 0.999999999, &t->beta1); minibatch = "--beta1"; break;
+    case OPT_BETA2: st = cli_parse_double("beta2", arg, 0, 0.999999999, &t->beta2); minibatch = "--beta2"; break;
+    case OPT_EPSILON: st = cli_parse_double("epsilon", arg, 1e-300, 1, &t->epsilon); minibatch = "--epsilon"; break;
+    case OPT_LR_SCHEDULE: st = parse_schedule(arg, &t->lr_schedule); minibatch = "--lr-schedule"; break;
+    case OPT_LR_STEP: parse_int("lr-step", arg, 1, 1000000, &t->lr_step_epochs, &st); minibatch = "--lr-step"; break;
+    case OPT_LR_DECAY: st = cli_parse_double("lr-decay", arg, 0, 1, &t->lr_decay); minibatch = "--lr-decay"; break;
+    case OPT_WARMUP: parse_int("warmup", arg, 0, 1000000, &t->warmup_epochs, &st); minibatch = "--warmup"; break;
+    case OPT_VAL_SPLIT: st = cli_parse_double("val-split", arg, 1e-9, 0.999999, &a->val_split); minibatch = "--val-split"; break;
+    case OPT_VAL_DATA: a->val_data_path = arg; minibatch = "--val-data"; break;
+    case OPT_VAL_LABELS: a->val_labels_path = arg; minibatch = "--val-labels"; break;
+    case OPT_PATIENCE: parse_int("patience", arg, 1, 1000000, &t->patience, &st); minibatch = "--patience"; break;
+    case OPT_CHECKPOINT: t->checkpoint_path = arg; minibatch = "--checkpoint"; break;
+    case OPT_CHECKPOINT_EVERY: parse_int("checkpoint-every", arg, 1, 1000000, &t->checkpoint_every, &st); minibatch = "--checkpoint-every"; break;
+    case OPT_RESUME: t->resume_path = arg; minibatch = "--resume"; break;
+    default: *handled = 0;
+    }
+    if (minibatch && !a->minibatch_flag)
+        a->minibatch_flag = minibatch;
+    if (fullbatch && !a->fullbatch_flag)
+        a->fullbatch_flag = fullbatch;
+    return st;
+}
+
+/* The optimizer the flags ask for, and flags that do not fit it refused. */
+static bpnn_status resolve_optimizer(train_args *a)
+{
+    bpnn_train_options *t = &a->train;
+    if (!a->optimizer_given && a->minibatch_flag)
+        t->optimizer = BPNN_OPT_ADAM;
+    int minibatch = bpnn_optimizer_is_minibatch(t->optimizer);
+    if (minibatch && a->fullbatch_flag)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "%s is for cg and lbfgs, not --optimizer %s: mini-batch runs are set by "
+                         "--epochs and --batch",
+                         a->fullbatch_flag, bpnn_optimizer_name(t->optimizer));
+    if (!minibatch && a->minibatch_flag)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "%s is for the mini-batch optimizers (sgd, momentum, adam), not "
+                         "--optimizer %s",
+                         a->minibatch_flag, bpnn_optimizer_name(t->optimizer));
+    if (t->history != 10 && t->optimizer != BPNN_OPT_LBFGS)
+        return bpnn_fail(BPNN_ERR_INVALID, "--history is for --optimizer lbfgs");
+    if ((t->momentum != 0.9 || t->nesterov) && t->optimizer != BPNN_OPT_MOMENTUM)
+        return bpnn_fail(BPNN_ERR_INVALID, "--momentum and --nesterov are for --optimizer momentum");
+    if ((t->beta1 != 0.9 || t->beta2 != 0.999 || t->epsilon != 1e-8) &&
+        t->optimizer != BPNN_OPT_ADAM)
+        return bpnn_fail(BPNN_ERR_INVALID, "--beta1, --beta2 and --epsilon are for --optimizer adam");
+    if (a->val_split > 0 && a->val_data_path)
+        return bpnn_fail(BPNN_ERR_INVALID, "--val-split and --val-data exclude each other");
+    if (a->val_labels_path && !a->val_data_path)
+        return bpnn_fail(BPNN_ERR_INVALID, "--val-labels needs --val-data");
+    if (t->patience && !(a->val_split > 0 || a->val_data_path))
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "--patience needs a validation set: --val-split F or --val-data FILE");
+    if (t->resume_path && access(t->resume_path, R_OK) != 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot read the checkpoint: --resume %s: %s",
+                         t->resume_path, strerror(errno));
+    if (t->resume_path && !t->checkpoint_path)
+        t->checkpoint_path = t->resume_path;
+    if (t->checkpoint_path)
+        BPNN_TRY(cli_check_writable("checkpoint", t->checkpoint_path));
+    return BPNN_OK;
+}
 
 static bpnn_status parse(int argc, char **argv, train_args *a)
 {
@@ -91,23 +266,16 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
                 return BPNN_ERR_INVALID;
             continue;
         }
+        BPNN_TRY(parse_optimizer_option(a, code, optarg, &handled));
+        if (handled)
+            continue;
         switch (code) {
         case OPT_HELP: fputs(help, stdout); exit(0);
         case OPT_LAYERS: BPNN_TRY(cli_parse_layers(optarg, &a->layer_count, a->sizes)); break;
         case OPT_LAMBDA: BPNN_TRY(cli_parse_double("lambda", optarg, 0, 1e12, &a->train.lambda)); break;
-        case OPT_GTOL: BPNN_TRY(cli_parse_double("gtol", optarg, 0, 1e12, &a->train.gtol)); break;
-        case OPT_MAX_ITER:
-            BPNN_TRY(cli_parse_long("max-iter", optarg, 0, 100000000, &v));
-            a->train.max_iter = (int)v;
-            break;
         case OPT_SEED:
             BPNN_TRY(cli_parse_long("seed", optarg, 0, LONG_MAX, &v));
             a->seed = (uint64_t)v;
-            break;
-        case OPT_OPTIMIZER:
-            if (strcmp(optarg, "cg") != 0)
-                return bpnn_fail(BPNN_ERR_INVALID, "unknown optimizer: --optimizer %s: expected cg",
-                                 optarg);
             break;
         case OPT_OUT: a->out_path = optarg; break;
         case OPT_LOG: a->log_path = optarg; break;
@@ -118,6 +286,8 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         default: return bpnn_fail(BPNN_ERR_INVALID, "unhandled option: see bpnn-cl train --help");
         }
     }
+    a->train.seed = a->seed;
+    BPNN_TRY(resolve_optimizer(a));
     if (a->out_path)
         BPNN_TRY(cli_check_writable("out", a->out_path));
     if (a->log_path)
@@ -171,64 +341,6 @@ static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int 
                                                                     : "Fashion-MNIST train");
 }
 
-typedef struct progress {
-    const train_args *args;
-    FILE *log;
-    int failed;
-    /* --plot: every iteration kept for the curve drawn at the end */
-    bpnn_iteration *records;
-    size_t record_count, record_capacity;
-    int records_failed;
-} progress;
-
-static void keep_record(progress *p, const bpnn_iteration *it)
-{
-    if (p->records_failed)
-        return;
-    if (p->record_count == p->record_capacity) {
-        size_t grown = p->record_capacity ? 2 * p->record_capacity : 128;
-        bpnn_iteration *bigger = realloc(p->records, grown * sizeof *bigger);
-        if (!bigger) {
-            p->records_failed = 1;
-            return;
-        }
-        p->records = bigger;
-        p->record_capacity = grown;
-    }
-    p->records[p->record_count++] = *it;
-}
-
-static int on_iteration(const bpnn_iteration *it, void *user)
-{
-    progress *p = user;
-    if (p->args->plot_path)
-        keep_record(p, it);
-    if (!p->args->quiet) {
-        fprintf(stderr, "iteration %5d | cost %.6e | evaluations %d", it->iteration, it->cost,
-                it->evaluations);
-        if (it->train_accuracy >= 0)
-            fprintf(stderr, " | train %.2f%%", 100 * it->train_accuracy);
-        if (it->test_accuracy >= 0)
-            fprintf(stderr, " | test %.2f%%", 100 * it->test_accuracy);
-        fprintf(stderr, " | %.2f s\n", it->seconds);
-    }
-    if (p->log && !p->failed) {
-        json_t *line = json_pack("{s:i, s:i, s:o, s:f}", "iteration", it->iteration,
-                                 "evaluations", it->evaluations, "cost",
-                                 cli_json_number(it->cost), "seconds", it->seconds);
-        if (it->train_accuracy >= 0)
-            json_object_set_new(line, "train_accuracy", json_real(it->train_accuracy));
-        if (it->test_accuracy >= 0)
-            json_object_set_new(line, "test_accuracy", json_real(it->test_accuracy));
-        /* Appended and flushed per record, so a crashed run keeps its log. */
-        if (json_dumpf(line, p->log, JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0 ||
-            fputc('\n', p->log) == EOF || fflush(p->log) != 0)
-            p->failed = 1;
-        json_decref(line);
-    }
-    return 0;
-}
-
 static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model,
                             const bpnn_dataset *data, double *out)
 {
@@ -277,11 +389,11 @@ static json_t *layers_json(const bpnn_model *model)
 typedef struct train_run {
     train_args args;
     bpnn_device *device;
-    bpnn_dataset train, test;
-    int has_test, is_fashion;
+    bpnn_dataset train, test, val;
+    int has_test, has_val, is_fashion;
     bpnn_model *model;
     FILE *log;
-    progress progress;
+    train_progress progress;
     bpnn_train_result result;
     double test_accuracy;
 } train_run;
@@ -289,7 +401,7 @@ typedef struct train_run {
 /* --plot: the curve of the iterations kept in memory. */
 static bpnn_status plot_curve(const train_run *r)
 {
-    const progress *p = &r->progress;
+    const train_progress *p = &r->progress;
     if (p->records_failed)
         return bpnn_fail_oom("the iterations for --plot");
     if (p->record_count == 0) {
@@ -305,7 +417,78 @@ static bpnn_status plot_curve(const train_run *r)
     if (used < sizeof title)
         snprintf(title + used, sizeof title - used, ", lambda %g, %s, %s", r->args.train.lambda,
                  bpnn_precision_name(r->args.device.precision), bpnn_device_spec(r->device));
-    return picture_curve(p->records, p->record_count, "iteration", title, r->args.plot_path);
+    const char *x_label =
+        bpnn_optimizer_is_minibatch(r->args.train.optimizer) ? "epoch" : "iteration";
+    return picture_curve(p->records, p->record_count, x_label, title, r->args.plot_path);
+}
+
+/* A test or validation set: labelled, within the classes, as wide as the
+ * training data. */
+static bpnn_status check_labelled_set(const train_args *a, const bpnn_dataset *set,
+                                      const bpnn_dataset *train, const char *name,
+                                      const char *source, const char *labels_flag)
+{
+    if (!set->labels)
+        return bpnn_fail(BPNN_ERR_INVALID, "%s data have no labels: %s: give %s", name, source,
+                         labels_flag);
+    BPNN_TRY(bpnn_dataset_check_labels(set, a->sizes[a->layer_count - 1], source));
+    if (set->features != train->features)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "sizes do not match: %s data have %zu features, training data %zu", name,
+                         set->features, train->features);
+    return BPNN_OK;
+}
+
+/* --val-data, or the --val-split share of the training rows. */
+static bpnn_status load_validation(train_run *r)
+{
+    train_args *a = &r->args;
+    if (a->val_split > 0) {
+        BPNN_TRY(bpnn_dataset_split(&r->train, a->val_split, a->seed, &r->val));
+        r->has_val = 1;
+    } else if (a->val_data_path) {
+        bpnn_load_options options = a->data.load;
+        options.limit = 0;
+        BPNN_TRY(bpnn_load_data(a->val_data_path, a->val_labels_path, &options, &r->val));
+        r->has_val = 1;
+        BPNN_TRY(check_labelled_set(a, &r->val, &r->train, "validation", a->val_data_path,
+                                    "--val-labels"));
+    }
+    return BPNN_OK;
+}
+
+static void print_plan(const train_run *r)
+{
+    const train_args *a = &r->args;
+    const bpnn_train_options *t = &a->train;
+    fprintf(stderr, "device %s: %s (%s)\n", bpnn_device_spec(r->device),
+            bpnn_device_name(r->device), bpnn_device_description(r->device));
+    if (bpnn_device_blas_core(r->device) && blas_core_is_weaker())
+        fprintf(stderr, "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
+                        "CPU allows (%s)\n",
+                bpnn_blas_core(), blas_core_from_cpuid());
+    fprintf(stderr, "data: %zu training samples x %zu features", r->train.rows,
+            r->train.features);
+    if (r->has_val)
+        fprintf(stderr, ", %zu validation samples", r->val.rows);
+    if (r->has_test)
+        fprintf(stderr, ", %zu test samples", r->test.rows);
+    fprintf(stderr, "\nnetwork:");
+    for (int l = 0; l < a->layer_count; l++)
+        fprintf(stderr, "%s%d", l ? "-" : " ", a->sizes[l]);
+    fprintf(stderr, ", %zu parameters, lambda %g, %s, ", r->model->param_count, t->lambda,
+            bpnn_precision_name(a->device.precision));
+    if (!bpnn_optimizer_is_minibatch(t->optimizer)) {
+        fprintf(stderr, "%s up to %d iterations\n", bpnn_optimizer_name(t->optimizer),
+                t->max_iter);
+        return;
+    }
+    double lr = t->learning_rate > 0 ? t->learning_rate : bpnn_default_learning_rate(t->optimizer);
+    fprintf(stderr, "%s, %d epochs of batches of %zu, lr %g (%s", bpnn_optimizer_name(t->optimizer),
+            t->epochs, t->batch, lr, bpnn_lr_schedule_name(t->lr_schedule));
+    if (t->warmup_epochs)
+        fprintf(stderr, ", %d warm-up epochs", t->warmup_epochs);
+    fprintf(stderr, ")%s\n", t->resume_path ? ", resumed" : "");
 }
 
 static bpnn_status run(train_run *r, double started)
@@ -319,18 +502,12 @@ static bpnn_status run(train_run *r, double started)
                          a->data.data_path);
     BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
     BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion));
-    if (r->has_test && !r->test.labels)
-        return bpnn_fail(BPNN_ERR_INVALID, "test data have no labels: %s: give --test-labels",
-                         a->data.test_data_path);
-    if (r->has_test) {
-        BPNN_TRY(bpnn_dataset_check_labels(&r->test, a->sizes[a->layer_count - 1],
-                                           a->data.test_data_path ? a->data.test_data_path
-                                                                  : "Fashion-MNIST t10k"));
-        if (r->test.features != r->train.features)
-            return bpnn_fail(BPNN_ERR_INVALID,
-                             "sizes do not match: test data have %zu features, training data %zu",
-                             r->test.features, r->train.features);
-    }
+    if (r->has_test)
+        BPNN_TRY(check_labelled_set(a, &r->test, &r->train, "test",
+                                    a->data.test_data_path ? a->data.test_data_path
+                                                           : "Fashion-MNIST t10k",
+                                    "--test-labels"));
+    BPNN_TRY(load_validation(r));
     BPNN_TRY(bpnn_model_create(a->layer_count, a->sizes, a->device.precision, &r->model));
     r->model->label_offset = a->data.load.label_offset;
     r->model->image_width = r->train.image_width;
@@ -340,38 +517,30 @@ static bpnn_status run(train_run *r, double started)
     BPNN_TRY(bpnn_normalize_fit(r->model, a->data.normalization, &r->train));
     if (r->has_test)
         bpnn_normalize_apply(r->model, &r->test);
+    if (r->has_val)
+        bpnn_normalize_apply(r->model, &r->val);
     bpnn_init_random(r->model, a->seed);
     if (a->log_path && !(r->log = fopen(a->log_path, "a")))
         return bpnn_fail(BPNN_ERR_INVALID, "cannot open log file: --log %s", a->log_path);
-    if (!a->quiet) {
-        /* Printed once the data are in, so that a bad request stays one line. */
-        fprintf(stderr, "device %s: %s (%s)\n", bpnn_device_spec(r->device),
-                bpnn_device_name(r->device), bpnn_device_description(r->device));
-        if (bpnn_device_blas_core(r->device) && blas_core_is_weaker())
-            fprintf(stderr, "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
-                            "CPU allows (%s)\n",
-                    bpnn_blas_core(), blas_core_from_cpuid());
-        fprintf(stderr, "data: %zu training samples x %zu features", r->train.rows,
-                r->train.features);
-        if (r->has_test)
-            fprintf(stderr, ", %zu test samples", r->test.rows);
-        fprintf(stderr, "\nnetwork:");
-        for (int l = 0; l < a->layer_count; l++)
-            fprintf(stderr, "%s%d", l ? "-" : " ", a->sizes[l]);
-        fprintf(stderr, ", %zu parameters, lambda %g, %s, cg up to %d iterations\n",
-                r->model->param_count, a->train.lambda, bpnn_precision_name(a->device.precision),
-                a->train.max_iter);
-    }
-    progress *p = &r->progress;
-    *p = (progress){.args = a, .log = r->log};
-    a->train.progress = on_iteration;
-    a->train.progress_user = p;
+    /* Printed once the data are in, so that a bad request stays one line. */
+    if (!a->quiet)
+        print_plan(r);
+    train_progress_init(&r->progress, a->quiet, r->log, a->log_path, a->plot_path != NULL);
+    a->train.progress = train_progress_report;
+    a->train.progress_user = &r->progress;
     a->train.accuracy_every_iteration = a->log_accuracy;
     a->train.test = r->has_test ? &r->test : NULL;
+    a->train.validation = r->has_val ? &r->val : NULL;
     bpnn_device_set_profiling(r->device, a->stats);
-    BPNN_TRY(bpnn_train(r->device, r->model, &r->train, &a->train, &r->result));
-    if (p->failed)
-        return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s", a->log_path);
+    bpnn_status status = bpnn_train(r->device, r->model, &r->train, &a->train, &r->result);
+    train_progress_clear(&r->progress);
+    if (r->progress.log_failed)
+        fprintf(stderr, "bpnn-cl: warning: writing the log failed: --log %s: %s\n", a->log_path,
+                strerror(r->progress.log_failed));
+    BPNN_TRY(status);
+    if (r->progress.log_failed)
+        return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s: %s", a->log_path,
+                         strerror(r->progress.log_failed));
     if (a->stats)
         print_stats(r->device, &r->result);
     if (r->has_test)
@@ -400,22 +569,53 @@ static bpnn_status run(train_run *r, double started)
         if (bpnn_device_blas_core(r->device))
             json_object_set_new(o, "blas_core", json_string(bpnn_device_blas_core(r->device)));
         json_object_set_new(o, "samples", json_integer((json_int_t)r->train.rows));
+        json_object_set_new(o, "optimizer", json_string(bpnn_optimizer_name(a->train.optimizer)));
+        if (bpnn_optimizer_is_minibatch(a->train.optimizer)) {
+            json_object_set_new(o, "epochs", json_integer(r->result.iterations));
+            json_object_set_new(o, "batch", json_integer((json_int_t)a->train.batch));
+            json_object_set_new(o, "model_epoch", json_integer(r->model->epoch));
+            json_object_set_new(o, "streamed", json_boolean(r->result.streamed));
+            if (r->has_val) {
+                json_object_set_new(o, "val_accuracy", cli_json_number(r->result.val_accuracy));
+                json_object_set_new(o, "val_cost", cli_json_number(r->result.val_cost));
+                json_object_set_new(o, "best_epoch", json_integer(r->result.best_epoch));
+            }
+            if (a->train.resume_path)
+                json_object_set_new(o, "resumed_epoch", json_integer(r->result.resumed_epoch));
+        }
         if (a->out_path)
             json_object_set_new(o, "model", json_string(a->out_path));
         json_object_set_new(o, "version", json_string(BPNN_VERSION));
         cli_print_json(o);
     } else {
-        printf("stopped: %s after %d iterations (%d evaluations), final cost %.6f\n",
-               r->result.stop_reason, r->result.iterations, r->result.evaluations,
-               r->result.final_cost);
+        if (bpnn_optimizer_is_minibatch(a->train.optimizer))
+            printf("stopped: %s after %d epochs (%d steps), final cost %.6f\n",
+                   r->result.stop_reason, r->result.iterations, r->result.evaluations,
+                   r->result.final_cost);
+        else
+            printf("stopped: %s after %d iterations (%d evaluations), final cost %.6f\n",
+                   r->result.stop_reason, r->result.iterations, r->result.evaluations,
+                   r->result.final_cost);
+        if (r->result.streamed)
+            printf("the data did not fit the device and were streamed from the host\n");
+        if (r->model->epoch && r->model->epoch != r->result.iterations)
+            printf("kept the parameters of epoch %d (lowest validation cost)\n", r->model->epoch);
         printf("training accuracy: %.2f%% (%zu samples)\n", 100 * r->result.train_accuracy,
                r->train.rows);
+        if (r->has_val)
+            printf("validation:        %.2f%% (%zu samples), cost %.6f\n",
+                   100 * r->result.val_accuracy, r->val.rows, r->result.val_cost);
         if (r->has_test)
             printf("test accuracy:     %.2f%% (%zu samples)\n", 100 * r->test_accuracy,
                    r->test.rows);
         printf("training time:     %.3f s (total %.3f s)\n", r->result.train_seconds, total);
         if (a->out_path)
             printf("model saved to %s\n", a->out_path);
+        else
+            printf("model not kept: give --out FILE to save it\n");
+        if (a->train.checkpoint_path)
+            printf("checkpoint: %s (continue with --resume %s)\n", a->train.checkpoint_path,
+                   a->train.checkpoint_path);
         if (a->plot_path && r->progress.record_count)
             printf("curve drawn to %s\n", a->plot_path);
     }
@@ -435,7 +635,8 @@ int cmd_train(int argc, char **argv)
     bpnn_model_free(r.model);
     bpnn_dataset_free(&r.train);
     bpnn_dataset_free(&r.test);
+    bpnn_dataset_free(&r.val);
     bpnn_device_close(r.device);
-    free(r.progress.records);
+    train_progress_free(&r.progress);
     return code;
 }

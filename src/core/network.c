@@ -43,6 +43,7 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
     for (int l = 0; l < layer_count; l++)
         net->sizes[l] = sizes[l];
     net->rows = rows;
+    net->regularization_rows = rows;
     net->block_rows = block_rows(be, rows, sizes[0]);
     net->x = x;
     net->labels = labels;
@@ -65,10 +66,44 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
     return BPNN_OK;
 }
 
+bpnn_status network_create_streamed(backend *be, int layer_count, const int *sizes,
+                                    const bpnn_dataset *host, size_t rows_per_block,
+                                    int with_gradient, network **out)
+{
+    *out = NULL;
+    backend_buffer *x = NULL, *labels = NULL;
+    size_t block = rows_per_block < host->rows ? rows_per_block : host->rows;
+    bpnn_status status = backend_alloc(be, BACKEND_REAL, block * host->features, &x);
+    if (status == BPNN_OK && host->labels)
+        status = backend_alloc(be, BACKEND_INDEX, block, &labels);
+    if (status == BPNN_OK)
+        status = network_create(be, layer_count, sizes, block, x, labels, with_gradient, out);
+    if (status != BPNN_OK) {
+        backend_release(be, labels);
+        backend_release(be, x);
+        return status;
+    }
+    (*out)->host = host;
+    (*out)->rows = host->rows;
+    (*out)->regularization_rows = host->rows;
+    return BPNN_OK;
+}
+
+void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_t rows)
+{
+    net->x = x;
+    net->labels = labels;
+    net->rows = rows;
+}
+
 void network_free(network *net)
 {
     if (!net)
         return;
+    if (net->host) {
+        backend_release(net->be, net->x);
+        backend_release(net->be, net->labels);
+    }
     for (int l = 1; l < net->layer_count; l++) {
         backend_release(net->be, net->activation[l]);
         backend_release(net->be, net->delta[l]);
@@ -77,11 +112,38 @@ void network_free(network *net)
     free(net);
 }
 
+/* Where row `first` of the data sits on the device: a streamed network
+ * holds only the current block. */
+static size_t device_row(const network *net, size_t first)
+{
+    return net->host ? 0 : first;
+}
+
 /* A_l of the block starting at row `first`: the data itself for l = 0. */
 static backend_view layer_input(network *net, int l, size_t first)
 {
-    return l == 0 ? view_at(net->x, first * (size_t)net->sizes[0])
+    return l == 0 ? view_at(net->x, device_row(net, first) * (size_t)net->sizes[0])
                   : view_at(net->activation[l], 0);
+}
+
+static backend_view block_labels(network *net, size_t first)
+{
+    return view_at(net->labels, device_row(net, first));
+}
+
+/* A streamed network uploads the block's rows (and labels) first. */
+static bpnn_status stage_block(network *net, size_t first, size_t m)
+{
+    if (!net->host)
+        return BPNN_OK;
+    backend *be = net->be;
+    size_t features = net->host->features;
+    BPNN_TRY(be->ops->upload(be, view_at(net->x, 0), m * features,
+                             net->host->x + first * features));
+    if (net->labels)
+        BPNN_TRY(be->ops->upload_index(be, view_at(net->labels, 0), m,
+                                       net->host->labels + first));
+    return BPNN_OK;
 }
 
 /* Forward pass over `m` rows from `first`: afterwards activation[L-1] holds
@@ -116,7 +178,7 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
     int last = net->layer_count - 1;
     double inv_m = 1.0 / (double)net->rows, beta = first == 0 ? 0.0 : 1.0;
     BPNN_TRY(be->ops->output_delta(be, m, (size_t)s[last], view_at(net->activation[last], 0),
-                                   view_at(net->labels, first), view_at(net->delta[last], 0)));
+                                   block_labels(net, first), view_at(net->delta[last], 0)));
     for (int l = last - 1; l >= 0; l--) {
         size_t fan_in = (size_t)s[l], fan_out = (size_t)s[l + 1];
         backend_view d = view_at(net->delta[l + 1], 0);
@@ -151,7 +213,7 @@ static bpnn_status regularize(network *net, backend_buffer *params, double lambd
         *squares += part;
         if (grad)
             BPNN_TRY(be->ops->regularize_add(be, rows, cols, theta_view(params, net->sizes, l),
-                                             lambda / (double)net->rows,
+                                             lambda / (double)net->regularization_rows,
                                              theta_view(grad, net->sizes, l)));
     }
     return BPNN_OK;
@@ -166,17 +228,18 @@ bpnn_status network_cost_gradient(network *net, backend_buffer *params, double l
     for (size_t first = 0; first < net->rows; first += net->block_rows) {
         size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
         double part;
+        BPNN_TRY(stage_block(net, first, m));
         BPNN_TRY(forward(net, params, first, m));
         BPNN_TRY(be->ops->logistic_loss(be, m, classes, view_at(net->output_z, 0),
-                                        view_at(net->labels, first), &part));
+                                        block_labels(net, first), &part));
         loss += part;
         if (grad)
             BPNN_TRY(backward(net, params, first, m, grad));
     }
     if (lambda != 0)
         BPNN_TRY(regularize(net, params, lambda, grad, &squares));
-    double m = (double)net->rows;
-    *cost = loss / m + lambda / (2.0 * m) * squares;
+    *cost = loss / (double)net->rows +
+            lambda / (2.0 * (double)net->regularization_rows) * squares;
     return BPNN_OK;
 }
 
@@ -186,6 +249,7 @@ bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer
     int last = net->layer_count - 1;
     for (size_t first = 0; first < net->rows; first += net->block_rows) {
         size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
+        BPNN_TRY(stage_block(net, first, m));
         BPNN_TRY(forward(net, params, first, m));
         BPNN_TRY(be->ops->argmax_rows(be, m, (size_t)net->sizes[last],
                                       view_at(net->activation[last], 0),

@@ -14,8 +14,14 @@ typedef struct network {
     int sizes[BPNN_MAX_LAYERS];
     size_t rows;
     size_t block_rows;
+    /* The regularization term's m: lambda/(2 m) sum Theta^2. The training
+     * set's row count when the rows are one mini-batch of it; else rows. */
+    size_t regularization_rows;
     backend_buffer *x;                           /* rows x sizes[0]; not owned */
     backend_buffer *labels;                      /* rows int32; not owned, may be NULL */
+    /* Streamed: the data stay on the host and each block is uploaded into x
+     * and labels (then owned, block_rows long) before it is evaluated. */
+    const bpnn_dataset *host;
     backend_buffer *activation[BPNN_MAX_LAYERS]; /* [l], l >= 1: block x sizes[l] */
     backend_buffer *output_z;                    /* block x K, output pre-activations */
     backend_buffer *delta[BPNN_MAX_LAYERS];      /* [l], l >= 1; the input has none */
@@ -25,7 +31,16 @@ typedef struct network {
 bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_t rows,
                            backend_buffer *x, backend_buffer *labels, int with_gradient,
                            network **out);
+/* A network over a host data set too large for the device: blocks of at
+ * most rows_per_block rows are uploaded as they are evaluated. */
+bpnn_status network_create_streamed(backend *be, int layer_count, const int *sizes,
+                                    const bpnn_dataset *host, size_t rows_per_block,
+                                    int with_gradient, network **out);
 void network_free(network *net);
+
+/* Points the network at other device rows (at most block_rows of them, or
+ * any number for a non-streamed network whose buffers hold them). */
+void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_t rows);
 
 /* The regularized cost J and, when grad is not NULL, its gradient. */
 bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda,

@@ -1,13 +1,47 @@
 /* train.c — the library's entry points for cost, training and prediction:
  * data and parameters go to the device once, the optimizer runs there, the
- * parameters come back once. */
+ * parameters come back once. Mini-batch optimizers are in minibatch.c. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/cg.h"
+#include "core/lbfgs.h"
+#include "core/memory_plan.h"
+#include "core/minibatch.h"
 #include "core/network.h"
+#include "core/scored_set.h"
 #include "util/error.h"
 #include "util/timer.h"
+
+const char *bpnn_optimizer_name(bpnn_optimizer optimizer)
+{
+    static const char *const names[] = {"cg", "lbfgs", "sgd", "momentum", "adam"};
+    return (unsigned)optimizer < sizeof names / sizeof *names ? names[optimizer] : "unknown";
+}
+
+int bpnn_optimizer_is_minibatch(bpnn_optimizer optimizer)
+{
+    return optimizer == BPNN_OPT_SGD || optimizer == BPNN_OPT_MOMENTUM ||
+           optimizer == BPNN_OPT_ADAM;
+}
+
+/* Chosen on Fashion-MNIST, 784-256-10, batch 128, cosine schedule (README). */
+double bpnn_default_learning_rate(bpnn_optimizer optimizer)
+{
+    switch (optimizer) {
+    case BPNN_OPT_SGD: return 0.5;
+    case BPNN_OPT_MOMENTUM: return 0.05;
+    case BPNN_OPT_ADAM: return 5e-3;
+    default: return 0;
+    }
+}
+
+const char *bpnn_lr_schedule_name(bpnn_lr_schedule schedule)
+{
+    static const char *const names[] = {"constant", "step", "cosine"};
+    return (unsigned)schedule < sizeof names / sizeof *names ? names[schedule] : "unknown";
+}
 
 void bpnn_train_options_default(bpnn_train_options *options)
 {
@@ -73,17 +107,23 @@ static void problem_close(backend *be, problem *p)
     *p = (problem){0};
 }
 
+/* rows_per_block > 0: the data stay on the host, streamed in blocks. */
 static bpnn_status problem_open(backend *be, const bpnn_model *model, const bpnn_dataset *data,
-                                int with_gradient, problem *p)
+                                int with_gradient, size_t rows_per_block, problem *p)
 {
     *p = (problem){0};
     BPNN_TRY(check_shapes(model, data, 1));
-    bpnn_status status = network_upload_data(be, data, &p->x, &p->labels);
+    bpnn_status status = BPNN_OK;
+    if (!rows_per_block)
+        status = network_upload_data(be, data, &p->x, &p->labels);
     if (status == BPNN_OK)
         status = upload_params(be, model, &p->params);
     if (status == BPNN_OK && with_gradient)
         status = backend_alloc(be, BACKEND_REAL, model->param_count, &p->grad);
-    if (status == BPNN_OK)
+    if (status == BPNN_OK && rows_per_block)
+        status = network_create_streamed(be, model->layer_count, model->sizes, data,
+                                         rows_per_block, with_gradient, &p->net);
+    else if (status == BPNN_OK)
         status = network_create(be, model->layer_count, model->sizes, data->rows, p->x,
                                 p->labels, with_gradient, &p->net);
     if (status != BPNN_OK)
@@ -96,7 +136,7 @@ bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model,
                                double *gradient)
 {
     problem p;
-    BPNN_TRY(problem_open(be, model, data, gradient != NULL, &p));
+    BPNN_TRY(problem_open(be, model, data, gradient != NULL, 0, &p));
     bpnn_status status = network_cost_gradient(p.net, p.params, lambda, cost, p.grad);
     if (status == BPNN_OK && gradient)
         status = be->ops->download(be, view_at(p.grad, 0), model->param_count, gradient);
@@ -109,7 +149,7 @@ bpnn_status bpnn_time_evaluations(bpnn_device *be, const bpnn_model *model,
                                   double *seconds)
 {
     problem p;
-    BPNN_TRY(problem_open(be, model, data, 1, &p));
+    BPNN_TRY(problem_open(be, model, data, 1, 0, &p));
     bpnn_status status = BPNN_OK;
     for (int i = -1; status == BPNN_OK && i < repeat; i++) {
         double cost, started = bpnn_now();
@@ -121,52 +161,6 @@ bpnn_status bpnn_time_evaluations(bpnn_device *be, const bpnn_model *model,
     }
     problem_close(be, &p);
     return status;
-}
-
-/* A data set on the device with what measuring its accuracy needs. */
-typedef struct scored_set {
-    const bpnn_dataset *data;
-    backend_buffer *x, *labels, *classes;
-    network *net;
-    int32_t *host_classes;
-} scored_set;
-
-static bpnn_status scored_set_open(backend *be, const bpnn_model *model, const bpnn_dataset *data,
-                                   backend_buffer *x, scored_set *set)
-{
-    *set = (scored_set){.data = data, .x = x};
-    bpnn_status status = BPNN_OK;
-    if (!x)
-        status = network_upload_data(be, data, &set->x, NULL);
-    if (status == BPNN_OK)
-        status = backend_alloc(be, BACKEND_INDEX, data->rows, &set->classes);
-    if (status == BPNN_OK)
-        status = network_create(be, model->layer_count, model->sizes, data->rows, set->x, NULL, 0,
-                                &set->net);
-    if (status == BPNN_OK && !(set->host_classes = malloc(data->rows * sizeof(int32_t))))
-        status = bpnn_fail_oom("predicted classes");
-    return status;
-}
-
-static void scored_set_close(backend *be, scored_set *set, int owns_x)
-{
-    network_free(set->net);
-    backend_release(be, set->classes);
-    if (owns_x)
-        backend_release(be, set->x);
-    free(set->host_classes);
-}
-
-static bpnn_status scored_set_accuracy(backend *be, scored_set *set, backend_buffer *params,
-                                       double *accuracy)
-{
-    size_t rows = set->data->rows, correct = 0;
-    BPNN_TRY(network_predict(set->net, params, set->classes));
-    BPNN_TRY(be->ops->download_index(be, view_at(set->classes, 0), rows, set->host_classes));
-    for (size_t i = 0; i < rows; i++)
-        correct += set->host_classes[i] == set->data->labels[i];
-    *accuracy = (double)correct / (double)rows;
-    return BPNN_OK;
 }
 
 typedef struct training {
@@ -205,28 +199,42 @@ static bpnn_status training_iteration(void *context, int iteration, int evaluati
     return BPNN_OK;
 }
 
-bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
-                       const bpnn_train_options *options, bpnn_train_result *result)
+/* cg or lbfgs on the whole training set. */
+static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_dataset *data,
+                                    const bpnn_train_options *options, const memory_plan *plan,
+                                    bpnn_train_result *result)
 {
-    if (options->test)
-        BPNN_TRY(check_shapes(model, options->test, 1));
+    size_t rows_per_block = plan->streamed ? plan->rows_per_block : 0;
     training t = {.be = be, .lambda = options->lambda, .options = options,
                   .measure = options->progress && options->accuracy_every_iteration};
     problem p; /* its gradient buffer goes unused: the optimizer keeps its own */
-    BPNN_TRY(problem_open(be, model, data, 1, &p));
+    BPNN_TRY(problem_open(be, model, data, 1, rows_per_block, &p));
     t.net = p.net;
-    bpnn_status status = BPNN_OK;
     /* always: the final training accuracy is measured on the data in place */
-    status = scored_set_open(be, model, data, p.x, &t.train_set);
+    bpnn_status status = scored_set_open(be, model, data, p.x, p.labels, rows_per_block,
+                                         &t.train_set);
     if (status == BPNN_OK && t.measure && options->test)
-        status = scored_set_open(be, model, options->test, NULL, &t.test_set);
-    cg_result cg = {0};
+        status = scored_set_open(be, model, options->test, NULL, NULL, rows_per_block,
+                                 &t.test_set);
+    cg_result r = {0};
     if (status == BPNN_OK) {
-        cg_options o = {.max_iter = options->max_iter, .gtol = options->gtol, .c1 = 1e-4,
-                        .c2 = 0.4, .on_iteration = options->progress ? training_iteration : NULL};
+        iteration_fn on_iteration = options->progress ? training_iteration : NULL;
         backend_stats before = be->stats;
         t.started = bpnn_now();
-        status = cg_minimize(be, model->param_count, p.params, training_objective, &t, &o, &cg);
+        if (options->optimizer == BPNN_OPT_LBFGS) {
+            lbfgs_options o = {.max_iter = options->max_iter, .gtol = options->gtol,
+                               .history = options->history, .c1 = 1e-4, .c2 = 0.9,
+                               .on_iteration = on_iteration};
+            lbfgs_result lr = {0};
+            status = lbfgs_minimize(be, model->param_count, p.params, training_objective, &t, &o,
+                                    &lr);
+            r = (cg_result){lr.iterations, lr.evaluations, lr.f, lr.stop_reason};
+        } else {
+            cg_options o = {.max_iter = options->max_iter, .gtol = options->gtol, .c1 = 1e-4,
+                            .c2 = 0.4, .on_iteration = on_iteration};
+            status = cg_minimize(be, model->param_count, p.params, training_objective, &t, &o,
+                                 &r);
+        }
         if (status == BPNN_OK)
             status = be->ops->finish(be);
         result->train_seconds = bpnn_now() - t.started;
@@ -240,15 +248,73 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
         status = scored_set_accuracy(be, &t.train_set, p.params, &result->train_accuracy);
     if (status == BPNN_OK) {
         model->lambda = options->lambda;
-        result->iterations = cg.iterations;
-        result->evaluations = cg.evaluations;
-        result->final_cost = cg.f;
-        result->stop_reason = cg.stop_reason;
+        model->epoch = 0;
+        result->iterations = r.iterations;
+        result->evaluations = r.evaluations;
+        result->final_cost = r.f;
+        result->stop_reason = r.stop_reason;
+        result->streamed = plan->streamed;
     }
-    scored_set_close(be, &t.test_set, 1);
-    scored_set_close(be, &t.train_set, 0);
+    scored_set_close(be, &t.test_set);
+    scored_set_close(be, &t.train_set);
     problem_close(be, &p);
     return status;
+}
+
+/* Parameter-sized buffers each optimizer keeps, parameters and gradient included. */
+static int optimizer_vectors(const bpnn_train_options *o)
+{
+    switch (o->optimizer) {
+    case BPNN_OPT_CG: return 6;
+    case BPNN_OPT_LBFGS: return 6 + 2 * (o->history > 0 ? o->history : 1);
+    case BPNN_OPT_SGD: return 2;
+    case BPNN_OPT_MOMENTUM: return 3;
+    case BPNN_OPT_ADAM: return 4;
+    }
+    return 6;
+}
+
+static bpnn_status check_options(const bpnn_train_options *o)
+{
+    if ((unsigned)o->optimizer > BPNN_OPT_ADAM)
+        return bpnn_fail(BPNN_ERR_INVALID, "unknown optimizer %d", (int)o->optimizer);
+    if (o->optimizer == BPNN_OPT_LBFGS && o->history < 1)
+        return bpnn_fail(BPNN_ERR_INVALID, "--history %d: L-BFGS keeps at least 1 pair",
+                         o->history);
+    if (!bpnn_optimizer_is_minibatch(o->optimizer) &&
+        (o->validation || o->patience || o->checkpoint_path || o->resume_path))
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "validation, early stopping, checkpoints and resume are for the "
+                         "mini-batch optimizers (sgd, momentum, adam), not %s",
+                         bpnn_optimizer_name(o->optimizer));
+    if (o->patience > 0 && !o->validation)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "early stopping needs a validation set: --patience with --val-split "
+                         "or --val-data");
+    return BPNN_OK;
+}
+
+bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
+                       const bpnn_train_options *options, bpnn_train_result *result)
+{
+    *result = (bpnn_train_result){.val_accuracy = -1, .val_cost = -1};
+    BPNN_TRY(check_options(options));
+    BPNN_TRY(check_shapes(model, data, 1));
+    if (options->test)
+        BPNN_TRY(check_shapes(model, options->test, 1));
+    if (options->validation)
+        BPNN_TRY(check_shapes(model, options->validation, 1));
+    int minibatch = bpnn_optimizer_is_minibatch(options->optimizer);
+    const bpnn_dataset *extra[2] = {options->validation,
+                                    options->progress && options->accuracy_every_iteration
+                                        ? options->test
+                                        : NULL};
+    memory_plan plan;
+    BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? options->batch : 0,
+                              optimizer_vectors(options), &plan));
+    if (minibatch)
+        return minibatch_train(be, model, data, options, &plan, result);
+    return full_batch_train(be, model, data, options, &plan, result);
 }
 
 bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
@@ -259,12 +325,12 @@ bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_da
     scored_set set = {0};
     bpnn_status status = upload_params(be, model, &params);
     if (status == BPNN_OK)
-        status = scored_set_open(be, model, data, NULL, &set);
+        status = scored_set_open(be, model, data, NULL, NULL, 0, &set);
     if (status == BPNN_OK)
         status = network_predict(set.net, params, set.classes);
     if (status == BPNN_OK)
         status = be->ops->download_index(be, view_at(set.classes, 0), data->rows, classes);
-    scored_set_close(be, &set, 1);
+    scored_set_close(be, &set);
     backend_release(be, params);
     return status;
 }

@@ -1,0 +1,484 @@
+/* minibatch.c — see minibatch.h.
+ *
+ * The training set is uploaded once. Each epoch draws its order from the
+ * run's seed and the epoch number alone (random.h), uploads that order (4
+ * bytes a row) and gathers every batch's rows on the device; the last batch
+ * of an epoch holds the remaining rows (m mod batch), never dropped. When
+ * the memory plan streams, the same rows are gathered on the host and
+ * uploaded batch by batch instead: the device sees the same batches, so the
+ * result is the same. Each step descends
+ *   (1/b) sum_batch grad loss_i + (lambda/m) Theta[:,1:]
+ * (m the training rows), the gradient of J's estimate on the batch. */
+#include "core/minibatch.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/network.h"
+#include "core/random.h"
+#include "core/scored_set.h"
+#include "io/checkpoint.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+double minibatch_learning_rate(const bpnn_train_options *o, double base, uint64_t step,
+                               uint64_t steps_per_epoch)
+{
+    uint64_t warmup = (uint64_t)(o->warmup_epochs > 0 ? o->warmup_epochs : 0) * steps_per_epoch;
+    if (step < warmup)
+        return base * (double)(step + 1) / (double)warmup;
+    uint64_t epoch = step / steps_per_epoch;
+    switch (o->lr_schedule) {
+    case BPNN_LR_STEP:
+        return base * pow(o->lr_decay, (double)(epoch / (uint64_t)o->lr_step_epochs));
+    case BPNN_LR_COSINE: {
+        uint64_t total = (uint64_t)o->epochs * steps_per_epoch;
+        if (total <= warmup)
+            return base;
+        double t = (double)(step - warmup) / (double)(total - warmup);
+        return base * 0.5 * (1.0 + cos(M_PI * (t < 1 ? t : 1)));
+    }
+    case BPNN_LR_CONSTANT:
+    default: return base;
+    }
+}
+
+typedef struct minibatch {
+    backend *be;
+    const bpnn_train_options *o;
+    bpnn_model *model;
+    const bpnn_dataset *data;
+    const memory_plan *plan;
+    size_t n, m, batch;
+    uint64_t steps; /* per epoch */
+    double base_lr;
+    backend_update update;
+    /* resident data, or nothing when streamed */
+    backend_buffer *x, *labels, *order;
+    /* the epoch's order on the host; the batch gathered here when streamed */
+    int32_t *host_order, *stage_labels;
+    double *stage_x;
+    backend_buffer *batch_x, *batch_labels;
+    network *net;
+    backend_buffer *params, *grad, *s1, *s2, *best;
+    scored_set train_set, val_set, test_set;
+    /* position */
+    int epoch;      /* epochs completed */
+    uint64_t step;  /* steps taken in all */
+    int best_epoch, since_best;
+    double best_val_cost;
+    double elapsed_before; /* optimizer seconds of the runs before a resume */
+    uint32_t data_crc, val_crc;
+} minibatch;
+
+static int state_vectors(bpnn_optimizer optimizer)
+{
+    return optimizer == BPNN_OPT_ADAM ? 2 : optimizer == BPNN_OPT_MOMENTUM ? 1 : 0;
+}
+
+static backend_update_kind update_kind(const bpnn_train_options *o)
+{
+    switch (o->optimizer) {
+    case BPNN_OPT_MOMENTUM: return o->nesterov ? UPDATE_NESTEROV : UPDATE_MOMENTUM;
+    case BPNN_OPT_ADAM: return UPDATE_ADAM;
+    default: return UPDATE_SGD;
+    }
+}
+
+/* A parameter-sized buffer, zeroed when `zero` (optimizer state starts at 0). */
+static bpnn_status alloc_params(minibatch *mb, backend_buffer **out, int zero)
+{
+    BPNN_TRY(backend_alloc(mb->be, BACKEND_REAL, mb->n, out));
+    if (!zero)
+        return BPNN_OK;
+    double *zeros = calloc(mb->n, sizeof *zeros);
+    if (!zeros)
+        return bpnn_fail_oom("optimizer state");
+    bpnn_status status = mb->be->ops->upload(mb->be, view_at(*out, 0), mb->n, zeros);
+    free(zeros);
+    return status;
+}
+
+static bpnn_status open_buffers(minibatch *mb)
+{
+    backend *be = mb->be;
+    const bpnn_dataset *d = mb->data;
+    const bpnn_train_options *o = mb->o;
+    size_t rows_per_block = mb->plan->streamed ? mb->plan->rows_per_block : 0;
+    if (!(mb->host_order = malloc(mb->m * sizeof *mb->host_order)))
+        return bpnn_fail_oom("the epoch's order");
+    if (mb->plan->streamed) {
+        if (!(mb->stage_x = malloc(mb->batch * d->features * sizeof *mb->stage_x)) ||
+            !(mb->stage_labels = malloc(mb->batch * sizeof *mb->stage_labels)))
+            return bpnn_fail_oom("the batch staging area");
+    } else {
+        BPNN_TRY(network_upload_data(be, d, &mb->x, &mb->labels));
+        BPNN_TRY(backend_alloc(be, BACKEND_INDEX, mb->m, &mb->order));
+    }
+    BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->batch * d->features, &mb->batch_x));
+    BPNN_TRY(backend_alloc(be, BACKEND_INDEX, mb->batch, &mb->batch_labels));
+    BPNN_TRY(network_create(be, mb->model->layer_count, mb->model->sizes, mb->batch, mb->batch_x,
+                            mb->batch_labels, 1, &mb->net));
+    mb->net->regularization_rows = mb->m;
+    BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->params));
+    BPNN_TRY(be->ops->upload(be, view_at(mb->params, 0), mb->n, mb->model->params));
+    BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->grad));
+    int states = state_vectors(o->optimizer);
+    if (states >= 1)
+        BPNN_TRY(alloc_params(mb, &mb->s1, 1));
+    if (states >= 2)
+        BPNN_TRY(alloc_params(mb, &mb->s2, 1));
+    if (o->validation && o->patience > 0)
+        BPNN_TRY(alloc_params(mb, &mb->best, 0));
+    BPNN_TRY(scored_set_open(be, mb->model, d, mb->x, mb->labels, rows_per_block,
+                             &mb->train_set));
+    if (o->validation)
+        BPNN_TRY(scored_set_open(be, mb->model, o->validation, NULL, NULL, rows_per_block,
+                                 &mb->val_set));
+    if (o->test && o->progress && o->accuracy_every_iteration)
+        BPNN_TRY(scored_set_open(be, mb->model, o->test, NULL, NULL, rows_per_block,
+                                 &mb->test_set));
+    return BPNN_OK;
+}
+
+static void close_buffers(minibatch *mb)
+{
+    backend *be = mb->be;
+    scored_set_close(be, &mb->test_set);
+    scored_set_close(be, &mb->val_set);
+    scored_set_close(be, &mb->train_set);
+    network_free(mb->net);
+    backend_release(be, mb->best);
+    backend_release(be, mb->s2);
+    backend_release(be, mb->s1);
+    backend_release(be, mb->grad);
+    backend_release(be, mb->params);
+    backend_release(be, mb->batch_labels);
+    backend_release(be, mb->batch_x);
+    backend_release(be, mb->order);
+    backend_release(be, mb->labels);
+    backend_release(be, mb->x);
+    free(mb->host_order);
+    free(mb->stage_x);
+    free(mb->stage_labels);
+}
+
+/* The epoch's order, on the host and (resident data) on the device. */
+static bpnn_status shuffle(minibatch *mb, int epoch)
+{
+    xoshiro256 g;
+    xoshiro256_seed_stream(&g, mb->o->seed, RANDOM_STREAM_EPOCH0 + (uint64_t)epoch);
+    xoshiro256_permutation(&g, mb->m, mb->host_order);
+    if (mb->plan->streamed)
+        return BPNN_OK;
+    return mb->be->ops->upload_index(mb->be, view_at(mb->order, 0), mb->m, mb->host_order);
+}
+
+/* Rows order[first .. first + rows) into the batch buffers. */
+static bpnn_status load_batch(minibatch *mb, size_t first, size_t rows)
+{
+    backend *be = mb->be;
+    size_t features = mb->data->features;
+    if (!mb->plan->streamed) {
+        BPNN_TRY(be->ops->gather_rows(be, rows, features, view_at(mb->x, 0),
+                                      view_at(mb->order, first), view_at(mb->batch_x, 0)));
+        return be->ops->gather_labels(be, rows, view_at(mb->labels, 0), view_at(mb->order, first),
+                                      view_at(mb->batch_labels, 0));
+    }
+    for (size_t i = 0; i < rows; i++) {
+        size_t row = (size_t)mb->host_order[first + i];
+        memcpy(mb->stage_x + i * features, mb->data->x + row * features,
+               features * sizeof *mb->stage_x);
+        mb->stage_labels[i] = mb->data->labels[row];
+    }
+    BPNN_TRY(be->ops->upload(be, view_at(mb->batch_x, 0), rows * features, mb->stage_x));
+    return be->ops->upload_index(be, view_at(mb->batch_labels, 0), rows, mb->stage_labels);
+}
+
+static bpnn_status diverged(const minibatch *mb, int epoch, uint64_t step, double cost, double lr)
+{
+    return bpnn_fail(BPNN_ERR_DIVERGED,
+                     "training diverged: non-finite cost (%g) at epoch %d, step %llu of %llu "
+                     "(learning rate %g): try a lower --lr (or --normalize zscore)",
+                     cost, epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps,
+                     lr);
+}
+
+/* One step on rows order[first .. first + rows): the batch's cost into *cost. */
+static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t first,
+                             size_t rows, double *cost, double *lr)
+{
+    backend *be = mb->be;
+    BPNN_TRY(load_batch(mb, first, rows));
+    network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
+    BPNN_TRY(network_cost_gradient(mb->net, mb->params, mb->o->lambda, cost, mb->grad));
+    *lr = minibatch_learning_rate(mb->o, mb->base_lr, mb->step, mb->steps);
+    if (!isfinite(*cost))
+        return diverged(mb, epoch, in_epoch + 1, *cost, *lr);
+    mb->step++;
+    backend_update u = mb->update;
+    u.lr = *lr;
+    if (u.kind == UPDATE_ADAM) {
+        u.bias1 = 1.0 - pow(u.beta1, (double)mb->step);
+        u.bias2 = 1.0 - pow(u.beta2, (double)mb->step);
+    }
+    backend_view none = view_at(NULL, 0);
+    return be->ops->update(be, &u, mb->n, view_at(mb->params, 0), view_at(mb->grad, 0),
+                           mb->s1 ? view_at(mb->s1, 0) : none, mb->s2 ? view_at(mb->s2, 0) : none);
+}
+
+/* ---- checkpoints ---- */
+
+static void describe(const minibatch *mb, checkpoint *c)
+{
+    const bpnn_train_options *o = mb->o;
+    const bpnn_model *model = mb->model;
+    *c = (checkpoint){.layer_count = model->layer_count,
+                      .precision = mb->be->precision,
+                      .optimizer = o->optimizer,
+                      .batch = mb->batch,
+                      .seed = o->seed,
+                      .lambda = o->lambda,
+                      .learning_rate = mb->base_lr,
+                      .momentum = o->optimizer == BPNN_OPT_MOMENTUM ? o->momentum : 0,
+                      .nesterov = o->optimizer == BPNN_OPT_MOMENTUM ? o->nesterov : 0,
+                      .beta1 = o->optimizer == BPNN_OPT_ADAM ? o->beta1 : 0,
+                      .beta2 = o->optimizer == BPNN_OPT_ADAM ? o->beta2 : 0,
+                      .epsilon = o->optimizer == BPNN_OPT_ADAM ? o->epsilon : 0,
+                      .lr_schedule = o->lr_schedule,
+                      .lr_step_epochs = o->lr_schedule == BPNN_LR_STEP ? o->lr_step_epochs : 0,
+                      .lr_decay = o->lr_schedule == BPNN_LR_STEP ? o->lr_decay : 0,
+                      .warmup_epochs = o->warmup_epochs,
+                      .epochs = o->epochs,
+                      .data_rows = mb->m,
+                      .data_features = mb->data->features,
+                      .data_crc = mb->data_crc,
+                      .val_rows = o->validation ? o->validation->rows : 0,
+                      .val_crc = mb->val_crc,
+                      .param_count = mb->n};
+    for (int l = 0; l < model->layer_count; l++)
+        c->sizes[l] = model->sizes[l];
+}
+
+static bpnn_status download_vector(minibatch *mb, backend_buffer *buffer, double **out)
+{
+    *out = NULL;
+    if (!buffer)
+        return BPNN_OK;
+    if (!(*out = malloc(mb->n * sizeof **out)))
+        return bpnn_fail_oom("the checkpoint");
+    return mb->be->ops->download(mb->be, view_at(buffer, 0), mb->n, *out);
+}
+
+static bpnn_status save_checkpoint(minibatch *mb, double elapsed)
+{
+    checkpoint c;
+    describe(mb, &c);
+    c.epoch = mb->epoch;
+    c.step = mb->step;
+    c.best_epoch = mb->best_epoch;
+    c.best_val_cost = mb->best_val_cost;
+    c.epochs_since_best = mb->since_best;
+    c.elapsed_seconds = elapsed;
+    bpnn_status status = download_vector(mb, mb->params, &c.params);
+    if (status == BPNN_OK)
+        status = download_vector(mb, mb->s1, &c.state1);
+    if (status == BPNN_OK)
+        status = download_vector(mb, mb->s2, &c.state2);
+    if (status == BPNN_OK)
+        status = download_vector(mb, mb->best, &c.best_params);
+    if (status == BPNN_OK)
+        status = checkpoint_save(&c, mb->o->checkpoint_path);
+    checkpoint_free(&c);
+    return status;
+}
+
+static bpnn_status upload_vector(minibatch *mb, const double *values, backend_buffer *buffer,
+                                 const char *what)
+{
+    if (!buffer)
+        return BPNN_OK;
+    if (!values)
+        return bpnn_fail(BPNN_ERR_INVALID, "checkpoint does not match: it holds no %s: %s", what,
+                         mb->o->resume_path);
+    return mb->be->ops->upload(mb->be, view_at(buffer, 0), mb->n, values);
+}
+
+static bpnn_status resume(minibatch *mb)
+{
+    checkpoint saved, expected;
+    describe(mb, &expected);
+    BPNN_TRY(checkpoint_load(mb->o->resume_path, &saved));
+    bpnn_status status = checkpoint_check_match(&saved, &expected, mb->o->resume_path);
+    if (status == BPNN_OK)
+        status = upload_vector(mb, saved.params, mb->params, "parameters");
+    if (status == BPNN_OK)
+        status = upload_vector(mb, saved.state1, mb->s1, "optimizer state");
+    if (status == BPNN_OK)
+        status = upload_vector(mb, saved.state2, mb->s2, "second optimizer state");
+    if (status == BPNN_OK && mb->best)
+        status = upload_vector(mb, saved.best_params ? saved.best_params : saved.params,
+                               mb->best, "best parameters");
+    if (status == BPNN_OK) {
+        mb->epoch = saved.epoch;
+        mb->step = saved.step;
+        mb->best_epoch = saved.best_epoch;
+        mb->best_val_cost = saved.best_val_cost;
+        mb->since_best = saved.epochs_since_best;
+        mb->elapsed_before = saved.elapsed_seconds;
+    }
+    checkpoint_free(&saved);
+    return status;
+}
+
+/* ---- the epochs ---- */
+
+static int report(const minibatch *mb, bpnn_iteration *it)
+{
+    return mb->o->progress ? mb->o->progress(it, mb->o->progress_user) : 0;
+}
+
+/* Validation (and, when asked, training and test accuracy) at the end of an
+ * epoch; early stopping's bookkeeping. */
+static bpnn_status end_epoch(minibatch *mb, bpnn_iteration *it)
+{
+    backend *be = mb->be;
+    const bpnn_train_options *o = mb->o;
+    if (o->validation) {
+        BPNN_TRY(scored_set_cost(&mb->val_set, mb->params, 0.0, &it->val_cost));
+        BPNN_TRY(scored_set_accuracy(be, &mb->val_set, mb->params, &it->val_accuracy));
+        if (!(it->val_cost >= mb->best_val_cost) || mb->best_epoch == 0) {
+            mb->best_val_cost = it->val_cost;
+            mb->best_epoch = mb->epoch;
+            mb->since_best = 0;
+            if (mb->best)
+                BPNN_TRY(be->ops->copy(be, mb->n, view_at(mb->params, 0), view_at(mb->best, 0)));
+        } else {
+            mb->since_best++;
+        }
+    }
+    if (o->progress && o->accuracy_every_iteration) {
+        BPNN_TRY(scored_set_accuracy(be, &mb->train_set, mb->params, &it->train_accuracy));
+        if (o->test)
+            BPNN_TRY(scored_set_accuracy(be, &mb->test_set, mb->params, &it->test_accuracy));
+    }
+    return BPNN_OK;
+}
+
+static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
+{
+    const bpnn_train_options *o = mb->o;
+    double started = bpnn_now();
+    result->stop_reason = "epochs";
+    while (mb->epoch < o->epochs) {
+        int epoch = mb->epoch;
+        BPNN_TRY(shuffle(mb, epoch));
+        double epoch_started = bpnn_now(), cost_sum = 0, lr = 0;
+        bpnn_iteration it = {.kind = BPNN_PROGRESS_STEP, .iteration = epoch + 1,
+                             .epoch = epoch + 1, .epochs = o->epochs, .steps = (long)mb->steps,
+                             .train_accuracy = -1, .test_accuracy = -1, .val_cost = -1,
+                             .val_accuracy = -1};
+        for (uint64_t s = 0; s < mb->steps; s++) {
+            if (bpnn_interrupt_flag)
+                return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted");
+            size_t first = (size_t)s * mb->batch;
+            size_t rows = mb->m - first < mb->batch ? mb->m - first : mb->batch;
+            double cost;
+            BPNN_TRY(take_step(mb, epoch, s, first, rows, &cost, &lr));
+            cost_sum += cost;
+            double now = bpnn_now();
+            it.step = (long)s + 1;
+            it.evaluations = (int)mb->step;
+            it.cost = cost_sum / (double)(s + 1);
+            it.learning_rate = lr;
+            it.epoch_seconds = now - epoch_started;
+            it.seconds = mb->elapsed_before + now - started;
+            it.samples_per_second = (double)(first + rows) / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
+            if (s + 1 < mb->steps && report(mb, &it)) {
+                result->stop_reason = "stopped";
+                break;
+            }
+        }
+        if (strcmp(result->stop_reason, "stopped") == 0)
+            break;
+        mb->epoch++;
+        BPNN_TRY(end_epoch(mb, &it));
+        it.kind = BPNN_PROGRESS_EPOCH;
+        it.seconds = mb->elapsed_before + bpnn_now() - started;
+        int stop = report(mb, &it);
+        if (o->checkpoint_path &&
+            (mb->epoch % o->checkpoint_every == 0 || mb->epoch == o->epochs))
+            BPNN_TRY(save_checkpoint(mb, it.seconds));
+        if (stop) {
+            result->stop_reason = "stopped";
+            break;
+        }
+        if (o->patience > 0 && mb->since_best >= o->patience) {
+            result->stop_reason = "early_stopping";
+            break;
+        }
+    }
+    return BPNN_OK;
+}
+
+bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *data,
+                            const bpnn_train_options *o, const memory_plan *plan,
+                            bpnn_train_result *result)
+{
+    if (o->batch == 0 || o->epochs < 0 || (o->lr_schedule == BPNN_LR_STEP && o->lr_step_epochs < 1) ||
+        o->checkpoint_every < 1)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "invalid mini-batch options: batch %zu, epochs %d, checkpoint every %d",
+                         o->batch, o->epochs, o->checkpoint_every);
+    minibatch mb = {.be = be, .o = o, .model = model, .data = data, .plan = plan,
+                    .n = model->param_count, .m = data->rows};
+    mb.batch = o->batch < data->rows ? o->batch : data->rows;
+    mb.steps = (mb.m + mb.batch - 1) / mb.batch;
+    mb.base_lr = o->learning_rate > 0 ? o->learning_rate : bpnn_default_learning_rate(o->optimizer);
+    mb.update = (backend_update){.kind = update_kind(o), .momentum = o->momentum,
+                                 .beta1 = o->beta1, .beta2 = o->beta2, .epsilon = o->epsilon};
+    if (o->checkpoint_path || o->resume_path) {
+        mb.data_crc = checkpoint_data_crc(data);
+        mb.val_crc = o->validation ? checkpoint_data_crc(o->validation) : 0;
+    }
+    bpnn_status status = open_buffers(&mb);
+    if (status == BPNN_OK && o->resume_path)
+        status = resume(&mb);
+    result->resumed_epoch = mb.epoch;
+    result->streamed = plan->streamed;
+    backend_stats before = be->stats;
+    double started = bpnn_now();
+    if (status == BPNN_OK)
+        status = run_epochs(&mb, result);
+    if (status == BPNN_OK)
+        status = be->ops->finish(be);
+    result->train_seconds = bpnn_now() - started;
+    result->optimizer_transfer_bytes = be->stats.bytes_to_device - before.bytes_to_device +
+                                       be->stats.bytes_from_device - before.bytes_from_device;
+    /* early stopping keeps the best epoch's parameters */
+    int restore = status == BPNN_OK && mb.best && mb.best_epoch > 0 && mb.best_epoch != mb.epoch;
+    if (restore)
+        status = be->ops->copy(be, mb.n, view_at(mb.best, 0), view_at(mb.params, 0));
+    if (status == BPNN_OK)
+        status = be->ops->download(be, view_at(mb.params, 0), mb.n, model->params);
+    if (status == BPNN_OK)
+        status = scored_set_cost(&mb.train_set, mb.params, o->lambda, &result->final_cost);
+    if (status == BPNN_OK)
+        status = scored_set_accuracy(be, &mb.train_set, mb.params, &result->train_accuracy);
+    result->val_accuracy = result->val_cost = -1;
+    if (status == BPNN_OK && o->validation) {
+        status = scored_set_cost(&mb.val_set, mb.params, 0.0, &result->val_cost);
+        if (status == BPNN_OK)
+            status = scored_set_accuracy(be, &mb.val_set, mb.params, &result->val_accuracy);
+    }
+    if (status == BPNN_OK) {
+        model->epoch = restore ? mb.best_epoch : mb.epoch;
+        model->lambda = o->lambda;
+        result->iterations = mb.epoch;
+        result->evaluations = (int)(mb.step > INT32_MAX ? INT32_MAX : mb.step);
+        result->best_epoch = mb.best ? mb.best_epoch : 0;
+    }
+    close_buffers(&mb);
+    return status;
+}
