@@ -45,7 +45,7 @@ typedef struct bpnn_dataset {
     size_t features;
     double *x;
     int32_t *labels;
-    int image_width;  /* 0 when the data are not images */
+    int image_width; /* 0 when the data are not images */
     int image_height;
 } bpnn_dataset;
 
@@ -56,15 +56,19 @@ int bpnn_dataset_class_count(const bpnn_dataset *data);
 /* Loading. Errors name the file and the record or line. `limit` (0: all)
  * stops decoding after that many records; a limit larger than the file holds
  * is BPNN_ERR_INVALID naming both numbers. */
-typedef enum bpnn_csv_header { BPNN_HEADER_AUTO = 0, BPNN_HEADER_YES, BPNN_HEADER_NO } bpnn_csv_header;
+typedef enum bpnn_csv_header {
+    BPNN_HEADER_AUTO = 0,
+    BPNN_HEADER_YES,
+    BPNN_HEADER_NO
+} bpnn_csv_header;
 
 typedef struct bpnn_load_options {
     size_t limit;
-    bpnn_csv_header header;  /* CSV: auto = the first row has no numeric cell */
-    int label_col;           /* CSV: 0-based column of the label, -1 the last */
-    int has_labels;          /* CSV: 0 reads every column as a feature */
-    int label_offset;        /* class = label - label_offset (--labels-from) */
-    const char *mat_x;       /* MAT: variable names, "X" and "y" by default */
+    bpnn_csv_header header; /* CSV: auto = the first row has no numeric cell */
+    int label_col;          /* CSV: 0-based column of the label, -1 the last */
+    int has_labels;         /* CSV: 0 reads every column as a feature */
+    int label_offset;       /* class = label - label_offset (--labels-from) */
+    const char *mat_x;      /* MAT: variable names, "X" and "y" by default */
     const char *mat_y;
 } bpnn_load_options;
 
@@ -75,8 +79,7 @@ void bpnn_load_options_default(bpnn_load_options *options);
 bpnn_status bpnn_load_idx(const char *images_path, const char *labels_path,
                           const bpnn_load_options *options, bpnn_dataset *out);
 /* CSV with one sample a line; the label column per the options. */
-bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options,
-                          bpnn_dataset *out);
+bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out);
 /* Chooses the reader by content (IDX magic, gzip, MAT header) or else CSV.
  * labels_path is for IDX only and may be NULL. */
 bpnn_status bpnn_load_data(const char *path, const char *labels_path,
@@ -104,7 +107,7 @@ typedef enum bpnn_normalization {
  * in double); their order is Theta_1 then Theta_2 ..., each
  * sizes[l+1] x (sizes[l] + 1) row-major with the bias weights in column 0. */
 typedef struct bpnn_model {
-    int layer_count;               /* input, hidden..., output */
+    int layer_count; /* input, hidden..., output */
     int sizes[BPNN_MAX_LAYERS];
     bpnn_precision precision;
     double lambda;
@@ -114,9 +117,9 @@ typedef struct bpnn_model {
     char **class_names;            /* class_count() entries, or NULL */
     int image_width, image_height; /* 0 when unknown */
     bpnn_normalization normalization;
-    double *norm_shift;            /* per feature: x' = (x - shift) / scale */
+    double *norm_shift; /* per feature: x' = (x - shift) / scale */
     double *norm_scale;
-    int epoch;                     /* mini-batch epochs the parameters hold (0: none) */
+    int epoch; /* mini-batch epochs the parameters hold (0: none) */
 } bpnn_model;
 
 int bpnn_model_class_count(const bpnn_model *model);
@@ -155,7 +158,7 @@ typedef struct bpnn_device bpnn_device;
 /* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help). */
 bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out);
 void bpnn_device_close(bpnn_device *device);
-const char *bpnn_device_spec(const bpnn_device *device);  /* resolved, e.g. "opencl:0:0" */
+const char *bpnn_device_spec(const bpnn_device *device); /* resolved, e.g. "opencl:0:0" */
 const char *bpnn_device_name(const bpnn_device *device);
 const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
 /* What crossed between host and device, and where the time went; the
@@ -225,23 +228,23 @@ typedef enum bpnn_progress_kind {
 
 typedef struct bpnn_iteration {
     bpnn_progress_kind kind;
-    int iteration;           /* cg/lbfgs iterations; mini-batch: the epoch */
-    int evaluations;         /* cost-and-gradient evaluations so far */
-    double cost;             /* cg/lbfgs: J; mini-batch: the mean of the epoch's batch
-                              * costs so far (each the batch's estimate of J) */
-    double seconds;          /* since the optimizer started */
-    double train_accuracy;   /* < 0 when not measured */
-    double test_accuracy;    /* < 0 when not measured */
+    int iteration;         /* cg/lbfgs iterations; mini-batch: the epoch */
+    int evaluations;       /* cost-and-gradient evaluations so far */
+    double cost;           /* cg/lbfgs: J; mini-batch: the mean of the epoch's batch
+                            * costs so far (each the batch's estimate of J) */
+    double seconds;        /* since the optimizer started */
+    double train_accuracy; /* < 0 when not measured */
+    double test_accuracy;  /* < 0 when not measured */
     /* mini-batch only (0 or < 0 otherwise) */
-    int epoch;               /* 1-based */
-    int epochs;              /* of the run */
-    long step;               /* within the epoch, 1-based */
-    long steps;              /* per epoch */
+    int epoch;                 /* 1-based */
+    int epochs;                /* of the run */
+    long step;                 /* within the epoch, 1-based */
+    long steps;                /* per epoch */
     double samples_per_second; /* this epoch so far */
-    double learning_rate;    /* of the last step */
-    double val_cost;         /* mean logistic loss on the validation set; < 0 none */
-    double val_accuracy;     /* < 0 when there is no validation set */
-    double epoch_seconds;    /* this epoch so far */
+    double learning_rate;      /* of the last step */
+    double val_cost;           /* mean logistic loss on the validation set; < 0 none */
+    double val_accuracy;       /* < 0 when there is no validation set */
+    double epoch_seconds;      /* this epoch so far */
 } bpnn_iteration;
 
 /* Called with each report; a nonzero return stops training after that
@@ -249,43 +252,43 @@ typedef struct bpnn_iteration {
 typedef int (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
 
 typedef struct bpnn_train_options {
-    double lambda;          /* 1 */
+    double lambda;            /* 1 */
     bpnn_optimizer optimizer; /* cg */
     /* cg, lbfgs */
-    int max_iter;           /* 100 */
-    double gtol;            /* 1e-5 */
-    int history;            /* lbfgs: correction pairs kept (10) */
+    int max_iter; /* 100 */
+    double gtol;  /* 1e-5 */
+    int history;  /* lbfgs: correction pairs kept (10) */
     /* sgd, momentum, adam */
-    int epochs;             /* 10 */
-    size_t batch;           /* 128; the last batch of an epoch holds the rest */
-    double learning_rate;   /* <= 0: bpnn_default_learning_rate(optimizer) */
-    double momentum;        /* 0.9 (momentum) */
-    int nesterov;           /* 0 */
-    double beta1, beta2, epsilon; /* adam: 0.9, 0.999, 1e-8 */
-    bpnn_lr_schedule lr_schedule; /* cosine */
-    int lr_step_epochs;     /* step schedule: every this many epochs (3) */
-    double lr_decay;        /* step schedule: factor (0.1) */
-    int warmup_epochs;      /* linear warm-up from 0 over this many epochs (0) */
-    uint64_t seed;          /* per-epoch shuffles (1) */
+    int epochs;                     /* 10 */
+    size_t batch;                   /* 128; the last batch of an epoch holds the rest */
+    double learning_rate;           /* <= 0: bpnn_default_learning_rate(optimizer) */
+    double momentum;                /* 0.9 (momentum) */
+    int nesterov;                   /* 0 */
+    double beta1, beta2, epsilon;   /* adam: 0.9, 0.999, 1e-8 */
+    bpnn_lr_schedule lr_schedule;   /* cosine */
+    int lr_step_epochs;             /* step schedule: every this many epochs (3) */
+    double lr_decay;                /* step schedule: factor (0.1) */
+    int warmup_epochs;              /* linear warm-up from 0 over this many epochs (0) */
+    uint64_t seed;                  /* per-epoch shuffles (1) */
     const bpnn_dataset *validation; /* per-epoch validation cost and accuracy, or NULL */
-    int patience;           /* stop after this many epochs without a better validation
-                             * cost and restore the best parameters (0: never) */
-    const char *checkpoint_path;  /* written every checkpoint_every epochs, or NULL */
-    int checkpoint_every;         /* 1 */
-    const char *resume_path;      /* a checkpoint to continue from, or NULL */
+    int patience;                   /* stop after this many epochs without a better validation
+                                     * cost and restore the best parameters (0: never) */
+    const char *checkpoint_path;    /* written every checkpoint_every epochs, or NULL */
+    int checkpoint_every;           /* 1 */
+    const char *resume_path;        /* a checkpoint to continue from, or NULL */
     /* reports */
     bpnn_progress_fn progress;
     void *progress_user;
-    int accuracy_every_iteration;    /* measure accuracies for progress */
-    const bpnn_dataset *test;        /* used only for progress accuracies */
+    int accuracy_every_iteration; /* measure accuracies for progress */
+    const bpnn_dataset *test;     /* used only for progress accuracies */
 } bpnn_train_options;
 
 void bpnn_train_options_default(bpnn_train_options *options);
 
 typedef struct bpnn_train_result {
-    int iterations;        /* cg/lbfgs iterations; mini-batch: epochs run */
-    int evaluations;       /* cost-and-gradient evaluations (mini-batch: steps) */
-    double final_cost;     /* J on the whole training set at the final parameters */
+    int iterations;          /* cg/lbfgs iterations; mini-batch: epochs run */
+    int evaluations;         /* cost-and-gradient evaluations (mini-batch: steps) */
+    double final_cost;       /* J on the whole training set at the final parameters */
     const char *stop_reason; /* "gtol", "max_iter", "line_search", "epochs",
                               * "early_stopping", "stopped" */
     double train_seconds;
@@ -294,11 +297,11 @@ typedef struct bpnn_train_result {
      * upload, before the parameters come back). */
     uint64_t optimizer_transfer_bytes;
     /* mini-batch */
-    int best_epoch;        /* the epoch whose parameters are kept (0: none) */
-    double val_accuracy;   /* at the kept parameters; < 0 without validation */
+    int best_epoch;      /* the epoch whose parameters are kept (0: none) */
+    double val_accuracy; /* at the kept parameters; < 0 without validation */
     double val_cost;
-    int resumed_epoch;     /* epochs done before this run (from --resume), else 0 */
-    int streamed;          /* 1 when the data did not fit the device and were streamed */
+    int resumed_epoch; /* epochs done before this run (from --resume), else 0 */
+    int streamed;      /* 1 when the data did not fit the device and were streamed */
 } bpnn_train_result;
 
 /* Trains model->params in place on `data` by options->optimizer. */
@@ -306,8 +309,8 @@ bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_datase
                        const bpnn_train_options *options, bpnn_train_result *result);
 
 /* Predicted classes (0-based) for every row of `data` (normalized already). */
-bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model,
-                         const bpnn_dataset *data, int32_t *classes);
+bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model, const bpnn_dataset *data,
+                         int32_t *classes);
 
 /* Times `repeat` cost-and-gradient evaluations (what one CG function
  * evaluation costs) with the data and parameters already on the device,
@@ -325,8 +328,8 @@ bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
 
 typedef struct bpnn_gradcheck {
     size_t count;
-    double *backprop;  /* the gradient by backpropagation */
-    double *numeric;   /* by central differences */
+    double *backprop; /* the gradient by backpropagation */
+    double *numeric;  /* by central differences */
     double cost;
     double relative_difference; /* ||num - bp|| / ||num + bp|| */
     double max_abs_difference;

@@ -2,10 +2,9 @@
  * Matrices are row-major and contiguous unless a stride is given. */
 
 /* z[i,j] += bias[j * bias_stride]; a[i,j] = sigmoid(z[i,j]). a may alias z. */
-__kernel void bias_sigmoid(ulong rows, ulong cols,
-                           __global const REAL *bias, ulong bias_offset, ulong bias_stride,
-                           __global REAL *z, ulong z_offset,
-                           __global REAL *a, ulong a_offset)
+__kernel void bias_sigmoid(ulong rows, ulong cols, __global const REAL *bias, ulong bias_offset,
+                           ulong bias_stride, __global REAL *z, ulong z_offset, __global REAL *a,
+                           ulong a_offset)
 {
     size_t i = get_global_id(0);
     if (i >= rows * cols)
@@ -17,10 +16,9 @@ __kernel void bias_sigmoid(ulong rows, ulong cols,
 }
 
 /* delta[i,k] = h[i,k] - (labels[i] == k); the one-hot matrix never exists. */
-__kernel void output_delta(ulong rows, ulong classes,
-                           __global const REAL *h, ulong h_offset,
-                           __global const int *labels, ulong labels_offset,
-                           __global REAL *delta, ulong delta_offset)
+__kernel void output_delta(ulong rows, ulong classes, __global const REAL *h, ulong h_offset,
+                           __global const int *labels, ulong labels_offset, __global REAL *delta,
+                           ulong delta_offset)
 {
     size_t i = get_global_id(0);
     if (i >= rows * classes)
@@ -31,8 +29,7 @@ __kernel void output_delta(ulong rows, ulong classes,
 }
 
 /* delta[i] *= a[i] (1 - a[i]) */
-__kernel void sigmoid_gradient_mul(ulong count,
-                                   __global const REAL *a, ulong a_offset,
+__kernel void sigmoid_gradient_mul(ulong count, __global const REAL *a, ulong a_offset,
                                    __global REAL *delta, ulong delta_offset)
 {
     size_t i = get_global_id(0);
@@ -43,9 +40,8 @@ __kernel void sigmoid_gradient_mul(ulong count,
 }
 
 /* grad[r,c] += coef * theta[r,c] for c >= 1 (the bias column is never regularized). */
-__kernel void regularize_add(ulong rows, ulong cols,
-                             __global const REAL *theta, ulong theta_offset, REAL coef,
-                             __global REAL *grad, ulong grad_offset)
+__kernel void regularize_add(ulong rows, ulong cols, __global const REAL *theta, ulong theta_offset,
+                             REAL coef, __global REAL *grad, ulong grad_offset)
 {
     size_t i = get_global_id(0);
     if (i >= rows * cols || i % cols == 0)
@@ -54,8 +50,7 @@ __kernel void regularize_add(ulong rows, ulong cols,
 }
 
 /* classes_out[i] = the first k with the largest h[i,k]. */
-__kernel void argmax_rows(ulong rows, ulong classes,
-                          __global const REAL *h, ulong h_offset,
+__kernel void argmax_rows(ulong rows, ulong classes, __global const REAL *h, ulong h_offset,
                           __global int *classes_out, ulong out_offset)
 {
     size_t i = get_global_id(0);
@@ -83,11 +78,9 @@ __kernel void scale_matrix(ulong m, ulong n, REAL beta, __global REAL *c, ulong 
 /* grad[j * grad_stride] = scale * sum_i delta[i,j]: one work-group per column,
  * its work-items striding over the rows, then a tree in local memory
  * (the work-group size is a power of two). */
-__kernel void bias_gradient(ulong rows, ulong cols,
-                            __global const REAL *delta, ulong delta_offset, term_t scale,
-                            term_t beta, __global REAL *grad, ulong grad_offset,
-                            ulong grad_stride,
-                            __local acc_t *scratch)
+__kernel void bias_gradient(ulong rows, ulong cols, __global const REAL *delta, ulong delta_offset,
+                            term_t scale, term_t beta, __global REAL *grad, ulong grad_offset,
+                            ulong grad_stride, __local acc_t *scratch)
 {
     size_t j = get_group_id(0);
     size_t lid = get_local_id(0), width = get_local_size(0);
@@ -111,9 +104,8 @@ __kernel void bias_gradient(ulong rows, ulong cols,
 /* dst[i,:] = src[index[i],:] for a mini-batch, one work-item per element so
  * wide rows spread over the device. src holds src_rows rows; an index outside
  * them gives a NaN row instead of a read outside the buffer. */
-__kernel void gather_rows(ulong rows, ulong cols,
-                          __global const REAL *src, ulong src_offset, ulong src_rows,
-                          __global const int *index, ulong index_offset,
+__kernel void gather_rows(ulong rows, ulong cols, __global const REAL *src, ulong src_offset,
+                          ulong src_rows, __global const int *index, ulong index_offset,
                           __global REAL *dst, ulong dst_offset)
 {
     size_t i = get_global_id(0);
@@ -128,10 +120,9 @@ __kernel void gather_rows(ulong rows, ulong cols,
 
 /* dst[i] = src[index[i]]; an index outside src's src_count labels gives -1
  * (no class). */
-__kernel void gather_labels(ulong rows,
-                            __global const int *src, ulong src_offset, ulong src_count,
-                            __global const int *index, ulong index_offset,
-                            __global int *dst, ulong dst_offset)
+__kernel void gather_labels(ulong rows, __global const int *src, ulong src_offset, ulong src_count,
+                            __global const int *index, ulong index_offset, __global int *dst,
+                            ulong dst_offset)
 {
     size_t i = get_global_id(0);
     if (i >= rows)

@@ -6,9 +6,8 @@
 #pragma OPENCL FP_CONTRACT OFF
 
 /* p -= lr g */
-__kernel void sgd_update(ulong n, REAL lr,
-                         __global REAL *p, ulong p_offset,
-                         __global const REAL *g, ulong g_offset)
+__kernel void sgd_update(ulong n, REAL lr, __global REAL *p, ulong p_offset, __global const REAL *g,
+                         ulong g_offset)
 {
     size_t i = get_global_id(0);
     if (i >= n)
@@ -17,9 +16,8 @@ __kernel void sgd_update(ulong n, REAL lr,
 }
 
 /* v = momentum v + g; p -= lr v, or with nesterov p -= lr (g + momentum v) */
-__kernel void momentum_update(ulong n, REAL lr, REAL momentum, int nesterov,
-                              __global REAL *p, ulong p_offset,
-                              __global const REAL *g, ulong g_offset,
+__kernel void momentum_update(ulong n, REAL lr, REAL momentum, int nesterov, __global REAL *p,
+                              ulong p_offset, __global const REAL *g, ulong g_offset,
                               __global REAL *v, ulong v_offset)
 {
     size_t i = get_global_id(0);
@@ -33,12 +31,10 @@ __kernel void momentum_update(ulong n, REAL lr, REAL momentum, int nesterov,
 
 /* m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
  * p -= lr (m / bias1) / (sqrt(v / bias2) + epsilon) */
-__kernel void adam_update(ulong n, REAL lr, REAL beta1, REAL beta2, REAL epsilon,
-                          REAL bias1, REAL bias2,
-                          __global REAL *p, ulong p_offset,
-                          __global const REAL *g, ulong g_offset,
-                          __global REAL *m, ulong m_offset,
-                          __global REAL *v, ulong v_offset)
+__kernel void adam_update(ulong n, REAL lr, REAL beta1, REAL beta2, REAL epsilon, REAL bias1,
+                          REAL bias2, __global REAL *p, ulong p_offset, __global const REAL *g,
+                          ulong g_offset, __global REAL *m, ulong m_offset, __global REAL *v,
+                          ulong v_offset)
 {
     size_t i = get_global_id(0);
     if (i >= n)

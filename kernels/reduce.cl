@@ -18,10 +18,8 @@ REAL group_fold_max(REAL mine, __local REAL *scratch)
 }
 
 /* sum of x[i] y[i] */
-__kernel void dot_partial(ulong n,
-                          __global const REAL *x, ulong x_offset,
-                          __global const REAL *y, ulong y_offset,
-                          __global acc_t *partial, __local acc_t *scratch)
+__kernel void dot_partial(ulong n, __global const REAL *x, ulong x_offset, __global const REAL *y,
+                          ulong y_offset, __global acc_t *partial, __local acc_t *scratch)
 {
     acc_t sum = ACC_ZERO;
     for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
@@ -32,9 +30,9 @@ __kernel void dot_partial(ulong n,
 }
 
 /* sum of theta[r,c]^2 over c >= 1 */
-__kernel void sum_squares_nonbias_partial(ulong rows, ulong cols,
-                                          __global const REAL *theta, ulong theta_offset,
-                                          __global acc_t *partial, __local acc_t *scratch)
+__kernel void sum_squares_nonbias_partial(ulong rows, ulong cols, __global const REAL *theta,
+                                          ulong theta_offset, __global acc_t *partial,
+                                          __local acc_t *scratch)
 {
     acc_t sum = ACC_ZERO;
     for (size_t i = get_global_id(0); i < rows * cols; i += get_global_size(0)) {
@@ -50,9 +48,8 @@ __kernel void sum_squares_nonbias_partial(ulong rows, ulong cols,
 
 /* sum over i,k of softplus(z[i,k]) - (labels[i] == k) z[i,k], with
  * softplus(v) = max(v, 0) + log1p(exp(-|v|)): no log(0), no overflow. */
-__kernel void logistic_loss_partial(ulong rows, ulong classes,
-                                    __global const REAL *z, ulong z_offset,
-                                    __global const int *labels, ulong labels_offset,
+__kernel void logistic_loss_partial(ulong rows, ulong classes, __global const REAL *z,
+                                    ulong z_offset, __global const int *labels, ulong labels_offset,
                                     __global acc_t *partial, __local acc_t *scratch)
 {
     acc_t sum = ACC_ZERO;
@@ -69,8 +66,8 @@ __kernel void logistic_loss_partial(ulong rows, ulong classes,
 }
 
 /* Pass 2 of every sum: partial[result_slot] = the sum of partial[0..count). */
-__kernel void sum_final(ulong count, ulong result_slot,
-                        __global acc_t *partial, __local acc_t *scratch)
+__kernel void sum_final(ulong count, ulong result_slot, __global acc_t *partial,
+                        __local acc_t *scratch)
 {
     acc_t sum = ACC_ZERO;
     for (size_t i = get_local_id(0); i < count; i += get_local_size(0))
@@ -92,8 +89,8 @@ __kernel void max_abs_partial(ulong n, __global const REAL *x, ulong x_offset,
         partial[get_group_id(0)] = best;
 }
 
-__kernel void max_abs_final(ulong count, ulong result_slot,
-                            __global REAL *partial, __local REAL *scratch)
+__kernel void max_abs_final(ulong count, ulong result_slot, __global REAL *partial,
+                            __local REAL *scratch)
 {
     REAL best = (REAL)0;
     for (size_t i = get_local_id(0); i < count; i += get_local_size(0))

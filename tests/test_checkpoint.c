@@ -38,16 +38,11 @@ static double test_value(uint64_t *state, size_t i)
     double u = (double)(next_random(state) >> 11) / 9007199254740992.0 - 0.5;
     double value = u * pow(10.0, (double)((int)(i % 17) - 8));
     switch (i % 23) {
-    case 0:
-        return -0.0;
-    case 1:
-        return 4.9406564584124654e-324;
-    case 2:
-        return -1.7976931348623157e308;
-    case 3:
-        return 0.1;
-    default:
-        return value;
+    case 0: return -0.0;
+    case 1: return 4.9406564584124654e-324;
+    case 2: return -1.7976931348623157e308;
+    case 3: return 0.1;
+    default: return value;
     }
 }
 
@@ -122,8 +117,8 @@ static void assert_same_vector(const double *a, const double *b, size_t count, c
     ck_assert_msg((a == NULL) == (b == NULL), "%s present in one only", what);
     if (a)
         for (size_t i = 0; i < count; i++)
-            ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s[%zu]: %.17g vs %.17g", what,
-                          i, a[i], b[i]);
+            ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s[%zu]: %.17g vs %.17g", what, i,
+                          a[i], b[i]);
 }
 
 static void assert_same_checkpoint(const checkpoint *a, const checkpoint *b)
@@ -249,8 +244,8 @@ static void assert_load_fails(const char *path, const char *expected)
     ck_assert_ptr_null(c.state2);
     ck_assert_ptr_null(c.best_params);
     if (expected)
-        ck_assert_msg(strstr(bpnn_error_message(), expected) != NULL,
-                      "message \"%s\" lacks \"%s\"", bpnn_error_message(), expected);
+        ck_assert_msg(strstr(bpnn_error_message(), expected) != NULL, "message \"%s\" lacks \"%s\"",
+                      bpnn_error_message(), expected);
     ck_assert_msg(strchr(bpnn_error_message(), '\n') == NULL, "message is not one line");
 }
 
@@ -521,8 +516,7 @@ START_TEST(test_newer_version_refused)
     put_le32(data + 8, 2);
     reseal(data, size);
     write_bytes(path, data, size);
-    assert_load_fails(path,
-                      "checkpoint format version 2 is newer than this bpnn-cl supports (1)");
+    assert_load_fails(path, "checkpoint format version 2 is newer than this bpnn-cl supports (1)");
     ck_assert(strstr(bpnn_error_message(), "upgrade bpnn-cl") != NULL);
     /* Newer is said even when nothing else is there. */
     write_bytes(path, data, 12);
@@ -685,21 +679,11 @@ START_TEST(test_inconsistent_checkpoint_not_saved)
     for (int i = 0; i < 5; i++) {
         checkpoint bad = c;
         switch (i) {
-        case 0:
-            bad.param_count--;
-            break;
-        case 1:
-            bad.layer_count = 1;
-            break;
-        case 2:
-            bad.sizes[1] = 0;
-            break;
-        case 3:
-            bad.optimizer = (bpnn_optimizer)9;
-            break;
-        default:
-            bad.epoch = -1;
-            break;
+        case 0: bad.param_count--; break;
+        case 1: bad.layer_count = 1; break;
+        case 2: bad.sizes[1] = 0; break;
+        case 3: bad.optimizer = (bpnn_optimizer)9; break;
+        default: bad.epoch = -1; break;
         }
         bpnn_clear_error();
         ck_assert_int_eq(checkpoint_save(&bad, path), BPNN_ERR_INVALID);
@@ -743,8 +727,8 @@ static int save_into_unwritable(const checkpoint *c, const char *dir, const char
         ck_assert_int_eq(chmod(dir, 0555), 0);
         bpnn_status status = checkpoint_save(c, path);
         ck_assert_int_eq(chmod(dir, 0755), 0);
-        ck_assert_msg(strstr(bpnn_error_message(), "cannot create checkpoint file: ") != NULL,
-                      "%s", bpnn_error_message());
+        ck_assert_msg(strstr(bpnn_error_message(), "cannot create checkpoint file: ") != NULL, "%s",
+                      bpnn_error_message());
         return (int)status;
     }
     ck_assert_int_eq(chmod(dir, 0755), 0);
@@ -986,8 +970,7 @@ START_TEST(test_each_identity_mismatch_named)
         saved.lambda = 0.0;
         message = "lambda 0, this run uses -0";
         break;
-    default:
-        ck_abort_msg("no case %d", _i);
+    default: ck_abort_msg("no case %d", _i);
     }
     assert_mismatch(&saved, &e, message);
     checkpoint_free(&saved);

@@ -89,12 +89,11 @@ START_TEST(test_matches_seed_reference)
     bpnn_device *cpu = open_cpu(BPNN_F64);
     bpnn_model *model;
     bpnn_dataset data;
-    ck_assert_int_eq(
-        bpnn_debug_problem(ref->layer_count, ref->sizes, 5, BPNN_F64, &model, &data), BPNN_OK);
+    ck_assert_int_eq(bpnn_debug_problem(ref->layer_count, ref->sizes, 5, BPNN_F64, &model, &data),
+                     BPNN_OK);
     ck_assert_int_eq((int)model->param_count, ref->count);
     double cost, gradient[64];
-    ck_assert_int_eq(bpnn_cost_gradient(cpu, model, &data, ref->lambda, &cost, gradient),
-                     BPNN_OK);
+    ck_assert_int_eq(bpnn_cost_gradient(cpu, model, &data, ref->lambda, &cost, gradient), BPNN_OK);
     ck_assert_rel(cost, ref->cost, 1e-12);
     for (int i = 0; i < ref->count; i++)
         ck_assert_rel(gradient[i], ref->gradient[i], 1e-12);
@@ -113,9 +112,9 @@ START_TEST(test_gradient_check)
     bpnn_device *cpu = open_cpu(BPNN_F64);
     for (size_t n = 0; n < sizeof cases / sizeof *cases; n++) {
         bpnn_gradcheck g;
-        ck_assert_int_eq(bpnn_gradient_check(cpu, cases[n].count, cases[n].sizes, 5,
-                                             cases[n].lambda, 1e-4, &g),
-                         BPNN_OK);
+        ck_assert_int_eq(
+            bpnn_gradient_check(cpu, cases[n].count, cases[n].sizes, 5, cases[n].lambda, 1e-4, &g),
+            BPNN_OK);
         ck_assert_msg(g.relative_difference < 1e-9, "relative difference %g",
                       g.relative_difference);
         /* and not zero by accident: the gradient has substance */
@@ -488,8 +487,12 @@ static backend *cpu_f64(void)
 /* The Wolfe constants lbfgs.h documents, gtol 1e-10 and a callback. */
 static lbfgs_options lbfgs_test_options(int max_iter, int history, iteration_fn on_iteration)
 {
-    return (lbfgs_options){.max_iter = max_iter, .gtol = 1e-10, .history = history, .c1 = 1e-4,
-                           .c2 = 0.9, .on_iteration = on_iteration};
+    return (lbfgs_options){.max_iter = max_iter,
+                           .gtol = 1e-10,
+                           .history = history,
+                           .c1 = 1e-4,
+                           .c2 = 0.9,
+                           .on_iteration = on_iteration};
 }
 
 /* Runs L-BFGS on a host cost from x0 and leaves the final point in x. */
@@ -587,8 +590,8 @@ START_TEST(test_lbfgs_stops_when_steepest_descent_fails)
     backend *be = cpu_f64();
     enum { N = 20 };
     double x0[N] = {0}, x[N], g[N];
-    host_objective h = {.be = be, .n = N, .cost = quadratic_cost, .poison_at = 3,
-                        .poison_steepest_too = 1};
+    host_objective h = {
+        .be = be, .n = N, .cost = quadratic_cost, .poison_at = 3, .poison_steepest_too = 1};
     lbfgs_options o = lbfgs_test_options(500, 5, host_objective_iteration);
     lbfgs_result r;
     ck_assert_int_eq(run_host_lbfgs(&h, &o, x0, x, &r), BPNN_OK);

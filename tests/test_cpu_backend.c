@@ -46,8 +46,8 @@ static double tolerance(int p)
 
 START_TEST(test_gemm_all_transposes)
 {
-    static const size_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 1, 29}, {33, 17, 65},
-                                       {5, 31, 1}, {64, 10, 784}};
+    static const size_t shapes[][3] = {{1, 1, 1},    {7, 5, 3},  {13, 1, 29},
+                                       {33, 17, 65}, {5, 31, 1}, {64, 10, 784}};
     int p = _i;
     backend *be = open_precision(p);
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -80,8 +80,8 @@ START_TEST(test_gemm_all_transposes)
                         long double want = 0.75L * sum - 0.5L * c[oc + i * ldc + j];
                         double got = out[oc + i * ldc + j];
                         ck_assert_msg(fabsl(got - want) <= tolerance(p) * 4 * (scale + 1),
-                                      "gemm %zux%zux%zu ta=%d tb=%d [%zu,%zu]: %g vs %Lg", m, n,
-                                      k, ta, tb, i, j, got, want);
+                                      "gemm %zux%zux%zu ta=%d tb=%d [%zu,%zu]: %g vs %Lg", m, n, k,
+                                      ta, tb, i, j, got, want);
                     }
                     /* the padding between rows is never written */
                     for (size_t j = n; j < ldc && i + 1 < m; j++)
@@ -110,8 +110,8 @@ START_TEST(test_network_ops)
     /* bias_sigmoid, out of place */
     backend_buffer *bz = upload(be, z, 77), *bb = upload(be, bias, 40), *ba;
     ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 77, &ba), BPNN_OK);
-    ck_assert_int_eq(be->ops->bias_sigmoid(be, rows, cols, view_at(bb, 2), stride,
-                                           view_at(bz, 0), view_at(ba, 0)),
+    ck_assert_int_eq(be->ops->bias_sigmoid(be, rows, cols, view_at(bb, 2), stride, view_at(bz, 0),
+                                           view_at(ba, 0)),
                      BPNN_OK);
     download(be, ba, a, 77);
     download(be, bz, out, 77);
@@ -129,9 +129,9 @@ START_TEST(test_network_ops)
     ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, 11, &bl), BPNN_OK);
     ck_assert_int_eq(be->ops->upload_index(be, view_at(bl, 0), 11, labels), BPNN_OK);
     ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 77, &bd), BPNN_OK);
-    ck_assert_int_eq(be->ops->output_delta(be, rows, classes, view_at(ba, 0), view_at(bl, 0),
-                                           view_at(bd, 0)),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        be->ops->output_delta(be, rows, classes, view_at(ba, 0), view_at(bl, 0), view_at(bd, 0)),
+        BPNN_OK);
     download(be, bd, d, 77);
     for (size_t i = 0; i < rows; i++)
         for (size_t k = 0; k < classes; k++)
@@ -169,9 +169,8 @@ START_TEST(test_network_ops)
     }
     /* logistic loss, stable at |z| up to 30: sum softplus(z) - y z */
     double loss;
-    ck_assert_int_eq(be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0),
-                                            &loss),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0), &loss), BPNN_OK);
     long double want = 0;
     for (size_t i = 0; i < rows; i++)
         for (size_t k = 0; k < classes; k++) {
@@ -220,7 +219,8 @@ START_TEST(test_regularization_ops)
             if (c)
                 squares += (long double)theta[i] * theta[i];
         }
-    ck_assert_msg(out[0] == grad[0] && out[49] == grad[49], "%.17g %.17g %.17g %.17g", out[0], grad[0], out[49], grad[49]);
+    ck_assert_msg(out[0] == grad[0] && out[49] == grad[49], "%.17g %.17g %.17g %.17g", out[0],
+                  grad[0], out[49], grad[49]);
     double sum;
     ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), &sum), BPNN_OK);
     ck_assert(fabsl(sum - squares) <= 1e-12 * squares);

@@ -13,7 +13,8 @@
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
-static char *path_in(const char *dir, const char *name) {
+static char *path_in(const char *dir, const char *name)
+{
     static char paths[8][512];
     static int next = 0;
     char *path = paths[next++ % 8];
@@ -21,23 +22,29 @@ static char *path_in(const char *dir, const char *name) {
     return path;
 }
 
-static void write_file(const char *path, const void *bytes, size_t size) {
+static void write_file(const char *path, const void *bytes, size_t size)
+{
     FILE *file = fopen(path, "wb");
     ck_assert_ptr_nonnull(file);
     ck_assert_uint_eq(fwrite(bytes, 1, size, file), size);
     ck_assert_int_eq(fclose(file), 0);
 }
 
-static void write_gz(const char *path, const void *bytes, size_t size) {
+static void write_gz(const char *path, const void *bytes, size_t size)
+{
     gzFile file = gzopen(path, "wb");
     ck_assert_ptr_nonnull(file);
     ck_assert_int_eq(gzwrite(file, bytes, (unsigned)size), (int)size);
     ck_assert_int_eq(gzclose(file), Z_OK);
 }
 
-static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
+static void write_text(const char *path, const char *text)
+{
+    write_file(path, text, strlen(text));
+}
 
-static void put_u32(unsigned char *b, uint32_t v) {
+static void put_u32(unsigned char *b, uint32_t v)
+{
     b[0] = (unsigned char)(v >> 24);
     b[1] = (unsigned char)(v >> 16);
     b[2] = (unsigned char)(v >> 8);
@@ -45,13 +52,15 @@ static void put_u32(unsigned char *b, uint32_t v) {
 }
 
 /* The pixel byte at flat index i of the fixture images. */
-static unsigned char pixel(size_t i) {
+static unsigned char pixel(size_t i)
+{
     return (unsigned char)(i == 0 ? 0 : i == 1 ? 255 : (i * 37 + 11) % 256);
 }
 
 /* An IDX file: magic, dims, then `payload` bytes of the pattern (or labels). */
 static size_t idx_bytes(unsigned char *out, uint32_t magic, int dim_count, const uint32_t *dims,
-                        size_t payload, int labels) {
+                        size_t payload, int labels)
+{
     put_u32(out, magic);
     for (int d = 0; d < dim_count; d++)
         put_u32(out + 4 + 4 * d, dims[d]);
@@ -64,7 +73,8 @@ static size_t idx_bytes(unsigned char *out, uint32_t magic, int dim_count, const
 /* 5 images of 3 x 4 pixels, labels 1, 2, 3, 1, 2. */
 enum { N_IMAGES = 5, HEIGHT = 3, WIDTH = 4 };
 
-static void write_images(const char *path, int gz, uint32_t magic, uint32_t count, size_t payload) {
+static void write_images(const char *path, int gz, uint32_t magic, uint32_t count, size_t payload)
+{
     unsigned char bytes[512];
     uint32_t dims[3] = {count, HEIGHT, WIDTH};
     size_t size = idx_bytes(bytes, magic, 3, dims, payload, 0);
@@ -74,7 +84,8 @@ static void write_images(const char *path, int gz, uint32_t magic, uint32_t coun
         write_file(path, bytes, size);
 }
 
-static void write_labels(const char *path, int gz, uint32_t count, size_t payload) {
+static void write_labels(const char *path, int gz, uint32_t count, size_t payload)
+{
     unsigned char bytes[512];
     size_t size = idx_bytes(bytes, 0x00000801, 1, &count, payload, 1);
     if (gz)
@@ -83,20 +94,23 @@ static void write_labels(const char *path, int gz, uint32_t count, size_t payloa
         write_file(path, bytes, size);
 }
 
-static void assert_message_has(const char *needle) {
+static void assert_message_has(const char *needle)
+{
     const char *message = bpnn_error_message();
     ck_assert_msg(strstr(message, needle) != NULL, "message \"%s\" lacks \"%s\"", message, needle);
     ck_assert_msg(strchr(message, '\n') == NULL, "message \"%s\" is not one line", message);
 }
 
 /* A failed load leaves an empty data set behind. */
-static void assert_empty(const bpnn_dataset *data) {
+static void assert_empty(const bpnn_dataset *data)
+{
     ck_assert_ptr_null(data->x);
     ck_assert_ptr_null(data->labels);
     ck_assert_uint_eq(data->rows, 0);
 }
 
-static void check_fixture_images(const bpnn_dataset *data, size_t rows, int with_labels) {
+static void check_fixture_images(const bpnn_dataset *data, size_t rows, int with_labels)
+{
     ck_assert_uint_eq(data->rows, rows);
     ck_assert_uint_eq(data->features, HEIGHT * WIDTH);
     ck_assert_int_eq(data->image_width, WIDTH);
@@ -116,7 +130,8 @@ static void check_fixture_images(const bpnn_dataset *data, size_t rows, int with
 
 /* ---- IDX --------------------------------------------------------------------- */
 
-START_TEST(idx_good_raw_and_gz) {
+START_TEST(idx_good_raw_and_gz)
+{
     const char *dir = test_fixture_dir();
     for (int gz = 0; gz <= 1; gz++) {
         char *images = path_in(dir, gz ? "images.gz" : "images");
@@ -138,7 +153,8 @@ START_TEST(idx_good_raw_and_gz) {
 }
 END_TEST
 
-START_TEST(idx_label_offset) {
+START_TEST(idx_label_offset)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -161,7 +177,8 @@ START_TEST(idx_label_offset) {
 }
 END_TEST
 
-START_TEST(idx_limit) {
+START_TEST(idx_limit)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz"), *labels = path_in(dir, "labels.gz");
     write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -188,7 +205,8 @@ START_TEST(idx_limit) {
 }
 END_TEST
 
-START_TEST(idx_limit_stops_before_truncation) {
+START_TEST(idx_limit_stops_before_truncation)
+{
     /* Readers stop decoding after N records: a damaged tail is not read. */
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
@@ -203,7 +221,8 @@ START_TEST(idx_limit_stops_before_truncation) {
 }
 END_TEST
 
-START_TEST(idx_truncated_images) {
+START_TEST(idx_truncated_images)
+{
     const char *dir = test_fixture_dir();
     for (int gz = 0; gz <= 1; gz++) {
         char *images = path_in(dir, gz ? "images.gz" : "images");
@@ -219,7 +238,8 @@ START_TEST(idx_truncated_images) {
 }
 END_TEST
 
-START_TEST(idx_truncated_gzip_stream) {
+START_TEST(idx_truncated_gzip_stream)
+{
     /* The gzip stream itself cut short (no trailer, data missing). */
     const char *dir = test_fixture_dir();
     char *whole = path_in(dir, "whole.gz"), *cut = path_in(dir, "cut.gz");
@@ -242,7 +262,8 @@ START_TEST(idx_truncated_gzip_stream) {
 }
 END_TEST
 
-START_TEST(idx_truncated_labels) {
+START_TEST(idx_truncated_labels)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels.gz");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -256,7 +277,8 @@ START_TEST(idx_truncated_labels) {
 }
 END_TEST
 
-START_TEST(idx_truncated_header) {
+START_TEST(idx_truncated_header)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
     unsigned char bytes[10] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0};
@@ -271,7 +293,8 @@ START_TEST(idx_truncated_header) {
 }
 END_TEST
 
-START_TEST(idx_wrong_magic) {
+START_TEST(idx_wrong_magic)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     /* A labels file given as images, and the other way round. */
@@ -297,7 +320,8 @@ START_TEST(idx_wrong_magic) {
 }
 END_TEST
 
-START_TEST(idx_unsupported_type) {
+START_TEST(idx_unsupported_type)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images");
     write_images(images, 0, 0x00000D03, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -312,7 +336,8 @@ START_TEST(idx_unsupported_type) {
 }
 END_TEST
 
-START_TEST(idx_count_mismatch) {
+START_TEST(idx_count_mismatch)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *labels = path_in(dir, "labels");
     write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -327,7 +352,8 @@ START_TEST(idx_count_mismatch) {
 }
 END_TEST
 
-START_TEST(idx_missing_and_empty) {
+START_TEST(idx_missing_and_empty)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images"), *missing = path_in(dir, "no-such-file.gz");
     bpnn_dataset data;
@@ -360,7 +386,8 @@ START_TEST(idx_missing_and_empty) {
 }
 END_TEST
 
-START_TEST(idx_corrupt_gzip) {
+START_TEST(idx_corrupt_gzip)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz");
     write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
@@ -382,7 +409,8 @@ END_TEST
 
 /* ---- dispatch by content ------------------------------------------------------- */
 
-START_TEST(load_data_dispatch) {
+START_TEST(load_data_dispatch)
+{
     const char *dir = test_fixture_dir();
     char *images = path_in(dir, "images.gz"), *labels = path_in(dir, "labels");
     char *csv = path_in(dir, "data.csv"), *mat = path_in(dir, "data.mat");
@@ -419,7 +447,8 @@ END_TEST
 
 static bpnn_status load_csv_text(const char *text, const char *name,
                                  const bpnn_load_options *options, bpnn_dataset *data,
-                                 char **path_out) {
+                                 char **path_out)
+{
     char *path = path_in(test_fixture_dir(), name);
     write_text(path, text);
     if (path_out)
@@ -427,7 +456,8 @@ static bpnn_status load_csv_text(const char *text, const char *name,
     return bpnn_load_csv(path, options, data);
 }
 
-static bpnn_load_options csv_options(bpnn_csv_header header, int label_col) {
+static bpnn_load_options csv_options(bpnn_csv_header header, int label_col)
+{
     bpnn_load_options options;
     bpnn_load_options_default(&options);
     options.header = header;
@@ -435,7 +465,8 @@ static bpnn_load_options csv_options(bpnn_csv_header header, int label_col) {
     return options;
 }
 
-START_TEST(csv_header_auto) {
+START_TEST(csv_header_auto)
+{
     bpnn_dataset data;
     ck_assert_int_eq(load_csv_text("label,a,b\n1,0.5,2\n0,1e-3,-4\n", "d.csv", NULL, &data, NULL),
                      BPNN_OK);
@@ -461,7 +492,8 @@ START_TEST(csv_header_auto) {
 }
 END_TEST
 
-START_TEST(csv_header_yes_and_no) {
+START_TEST(csv_header_yes_and_no)
+{
     bpnn_dataset data;
     bpnn_load_options yes = csv_options(BPNN_HEADER_YES, 0);
     ck_assert_int_eq(load_csv_text("9,9,9\n1,2,3\n", "d.csv", &yes, &data, NULL), BPNN_OK);
@@ -486,7 +518,8 @@ START_TEST(csv_header_yes_and_no) {
 }
 END_TEST
 
-START_TEST(csv_label_column) {
+START_TEST(csv_label_column)
+{
     bpnn_dataset data;
     bpnn_load_options last = csv_options(BPNN_HEADER_AUTO, -1);
     ck_assert_int_eq(load_csv_text("a,b,label\n0.5,2,1\n3,4,0\n", "d.csv", &last, &data, NULL),
@@ -522,7 +555,8 @@ START_TEST(csv_label_column) {
 }
 END_TEST
 
-START_TEST(csv_crlf_and_trailing_blank_line) {
+START_TEST(csv_crlf_and_trailing_blank_line)
+{
     bpnn_dataset data;
     ck_assert_int_eq(
         load_csv_text("label,a\r\n1,0.5\r\n2,0.25\r\n\r\n", "d.csv", NULL, &data, NULL), BPNN_OK);
@@ -552,7 +586,8 @@ START_TEST(csv_crlf_and_trailing_blank_line) {
 }
 END_TEST
 
-START_TEST(csv_integral_float_labels) {
+START_TEST(csv_integral_float_labels)
+{
     bpnn_dataset data;
     ck_assert_int_eq(load_csv_text("3,1\n3.0,1\n3.000000000000000000e+00,1\n\"4\",1\n+2,1\n",
                                    "d.csv", NULL, &data, NULL),
@@ -573,7 +608,8 @@ START_TEST(csv_integral_float_labels) {
 }
 END_TEST
 
-START_TEST(csv_negative_class_and_offset) {
+START_TEST(csv_negative_class_and_offset)
+{
     bpnn_dataset data;
     bpnn_load_options from_one = csv_options(BPNN_HEADER_AUTO, 0);
     from_one.label_offset = 1;
@@ -598,7 +634,8 @@ START_TEST(csv_negative_class_and_offset) {
 }
 END_TEST
 
-START_TEST(csv_ragged_row) {
+START_TEST(csv_ragged_row)
+{
     bpnn_dataset data;
     char *path;
     char where[600];
@@ -620,7 +657,8 @@ START_TEST(csv_ragged_row) {
 }
 END_TEST
 
-START_TEST(csv_non_numeric_cell) {
+START_TEST(csv_non_numeric_cell)
+{
     bpnn_dataset data;
     char *path;
     char where[600];
@@ -650,7 +688,8 @@ START_TEST(csv_non_numeric_cell) {
 }
 END_TEST
 
-START_TEST(csv_empty) {
+START_TEST(csv_empty)
+{
     bpnn_dataset data;
     char *path;
     ck_assert_int_eq(load_csv_text("", "d.csv", NULL, &data, &path), BPNN_ERR_INVALID);
@@ -673,7 +712,8 @@ START_TEST(csv_empty) {
 }
 END_TEST
 
-START_TEST(csv_limit) {
+START_TEST(csv_limit)
+{
     bpnn_dataset data;
     bpnn_load_options options = csv_options(BPNN_HEADER_AUTO, 0);
     options.limit = 2;
@@ -695,7 +735,8 @@ START_TEST(csv_limit) {
 }
 END_TEST
 
-START_TEST(csv_numbers_as_strtod) {
+START_TEST(csv_numbers_as_strtod)
+{
     /* The fast path for plain decimals must give strtod's exact double. */
     static const char *cells[] = {
         "0.1",
@@ -738,7 +779,8 @@ START_TEST(csv_numbers_as_strtod) {
 }
 END_TEST
 
-START_TEST(csv_gzip_and_long_lines) {
+START_TEST(csv_gzip_and_long_lines)
+{
     /* A .csv.gz reads like a .csv; lines longer than the read block work. */
     enum { COLUMNS = 600000 };
     char *text = malloc((size_t)COLUMNS * 3 * 5 + 64);
@@ -769,7 +811,8 @@ END_TEST
 
 /* ---- labels ------------------------------------------------------------------ */
 
-START_TEST(check_labels_range) {
+START_TEST(check_labels_range)
+{
     int32_t labels[4] = {0, 2, 1, 3};
     double x[4] = {0, 0, 0, 0};
     bpnn_dataset data = {.rows = 4, .features = 1, .x = x, .labels = labels};
@@ -790,14 +833,16 @@ END_TEST
 
 /* ---- normalization ------------------------------------------------------------- */
 
-static bpnn_model *model_for(int features) {
+static bpnn_model *model_for(int features)
+{
     int sizes[2] = {features, 2};
     bpnn_model *model;
     ck_assert_int_eq(bpnn_model_create(2, sizes, BPNN_F64, &model), BPNN_OK);
     return model;
 }
 
-START_TEST(normalize_zscore) {
+START_TEST(normalize_zscore)
+{
     /* columns: 1 2 3 | constant 0.1 | 0 10 -4 | constant 5 */
     double x[12] = {1, 0.1, 0, 5, 2, 0.1, 10, 5, 3, 0.1, -4, 5};
     bpnn_dataset data = {.rows = 3, .features = 4, .x = x};
@@ -836,7 +881,8 @@ START_TEST(normalize_zscore) {
 }
 END_TEST
 
-START_TEST(normalize_minmax) {
+START_TEST(normalize_minmax)
+{
     double x[9] = {1, 7, -2, 3, 7, 0, 2, 7, 6};
     bpnn_dataset data = {.rows = 3, .features = 3, .x = x};
     bpnn_model *model = model_for(3);
@@ -856,7 +902,8 @@ START_TEST(normalize_minmax) {
 }
 END_TEST
 
-START_TEST(normalize_none_and_mismatch) {
+START_TEST(normalize_none_and_mismatch)
+{
     double x[4] = {1, 2, 3, 4};
     bpnn_dataset data = {.rows = 2, .features = 2, .x = x};
     bpnn_model *model = model_for(2);
@@ -880,7 +927,8 @@ START_TEST(normalize_none_and_mismatch) {
 }
 END_TEST
 
-START_TEST(normalize_extreme_values) {
+START_TEST(normalize_extreme_values)
+{
     /* Squares of these would overflow or underflow in a naive variance. */
     double x[4] = {1e300, 1e-300, -1e300, 3e-300};
     bpnn_dataset data = {.rows = 2, .features = 2, .x = x};
@@ -896,7 +944,8 @@ END_TEST
 
 /* ---- the real data ------------------------------------------------------------- */
 
-START_TEST(fashion_mnist_train_limit) {
+START_TEST(fashion_mnist_train_limit)
+{
     if (access(FASHION_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0) {
         printf("SKIP fashion_mnist_train_limit: %s not installed (apt-get install "
                "dataset-fashion-mnist)\n",
@@ -923,7 +972,8 @@ START_TEST(fashion_mnist_train_limit) {
 }
 END_TEST
 
-static Suite *data_suite(void) {
+static Suite *data_suite(void)
+{
     Suite *suite = suite_create("data");
     TCase *idx = tcase_create("idx");
     tcase_set_timeout(idx, 30);
@@ -975,4 +1025,7 @@ static Suite *data_suite(void) {
     return suite;
 }
 
-int main(void) { return run_suite(data_suite()); }
+int main(void)
+{
+    return run_suite(data_suite());
+}

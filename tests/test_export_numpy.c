@@ -90,8 +90,8 @@ static void write_data(void)
             state = state * 1664525u + 1013904223u;
             double noise = (double)(state >> 8) / (1 << 24) - 0.5;
             double centre = (j % 4 == k) ? 1.0 : (j == k + 2 ? 0.5 : 0.0);
-            used += (size_t)snprintf(text + used, sizeof text - used, ",%.6f",
-                                     centre + 1.2 * noise);
+            used +=
+                (size_t)snprintf(text + used, sizeof text - used, ",%.6f", centre + 1.2 * noise);
         }
         used += (size_t)snprintf(text + used, sizeof text - used, "\n");
     }

@@ -19,8 +19,8 @@
 
 /* ---- fixtures ------------------------------------------------------------------ */
 
-
-static char *path_in(const char *name) {
+static char *path_in(const char *name)
+{
     static char paths[8][512];
     static int next = 0;
     char *path = paths[next++ % 8];
@@ -40,7 +40,8 @@ typedef struct var {
 } var;
 
 static void write_mat(const char *path, enum mat_ft version, int compress, const var *vars,
-                      int count) {
+                      int count)
+{
     unlink(path);
     mat_t *mat = Mat_CreateVer(path, NULL, version);
     ck_assert_msg(mat != NULL, "Mat_CreateVer %s", path);
@@ -57,7 +58,8 @@ static void write_mat(const char *path, enum mat_ft version, int compress, const
     ck_assert_int_eq(Mat_Close(mat), 0);
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
+static unsigned char *read_all(const char *path, size_t *size)
+{
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     fseek(f, 0, SEEK_END);
@@ -71,26 +73,30 @@ static unsigned char *read_all(const char *path, size_t *size) {
     return bytes;
 }
 
-static void write_bytes(const char *path, const void *bytes, size_t size) {
+static void write_bytes(const char *path, const void *bytes, size_t size)
+{
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_uint_eq(fwrite(bytes, 1, size, f), size);
     ck_assert_int_eq(fclose(f), 0);
 }
 
-static void assert_message_has(const char *needle) {
+static void assert_message_has(const char *needle)
+{
     const char *message = bpnn_error_message();
     ck_assert_msg(strstr(message, needle) != NULL, "'%s' not in: %s", needle, message);
     ck_assert_msg(strchr(message, '\n') == NULL, "not one line: %s", message);
 }
 
-static void assert_empty(const bpnn_dataset *d) {
+static void assert_empty(const bpnn_dataset *d)
+{
     ck_assert_ptr_null(d->x);
     ck_assert_ptr_null(d->labels);
     ck_assert_uint_eq(d->rows, 0);
 }
 
-static bpnn_status load(const char *path, int offset, bpnn_dataset *out) {
+static bpnn_status load(const char *path, int offset, bpnn_dataset *out)
+{
     bpnn_load_options o;
     bpnn_load_options_default(&o);
     o.label_offset = offset;
@@ -100,16 +106,21 @@ static bpnn_status load(const char *path, int offset, bpnn_dataset *out) {
 /* The fixture: 5 samples x 3 features, X(i,j) = (i+1) * 0.25 - j (exact in
  * float too), and labels 1, 2, 3, 1, 2. */
 enum { ROWS = 5, COLS = 3 };
-static double x_value(int i, int j) { return (i + 1) * 0.25 - j; }
+static double x_value(int i, int j)
+{
+    return (i + 1) * 0.25 - j;
+}
 static const unsigned char y_labels[ROWS] = {1, 2, 3, 1, 2};
 
-static void fill_x_double(double *x) {
+static void fill_x_double(double *x)
+{
     for (int j = 0; j < COLS; j++) /* column-major, as MATLAB stores it */
         for (int i = 0; i < ROWS; i++)
             x[j * ROWS + i] = x_value(i, j);
 }
 
-static void check_fixture(const bpnn_dataset *d, size_t rows, int offset) {
+static void check_fixture(const bpnn_dataset *d, size_t rows, int offset)
+{
     ck_assert_uint_eq(d->rows, rows);
     ck_assert_uint_eq(d->features, COLS);
     ck_assert_int_eq(d->image_width, 0);
@@ -122,7 +133,8 @@ static void check_fixture(const bpnn_dataset *d, size_t rows, int offset) {
 }
 
 /* X double and y uint8, compressed or not. */
-static void write_fixture(const char *path, int compress) {
+static void write_fixture(const char *path, int compress)
+{
     static double x[ROWS * COLS];
     static unsigned char y[ROWS];
     fill_x_double(x);
@@ -134,7 +146,8 @@ static void write_fixture(const char *path, int compress) {
 
 /* ---- reading ------------------------------------------------------------------- */
 
-START_TEST(mat_double_x_uint8_y) {
+START_TEST(mat_double_x_uint8_y)
+{
     for (int compress = 0; compress < 2; compress++) {
         char *path = path_in(compress ? "zipped.mat" : "plain.mat");
         write_fixture(path, compress);
@@ -150,7 +163,8 @@ START_TEST(mat_double_x_uint8_y) {
 }
 END_TEST
 
-START_TEST(mat_single_x_double_y_row_vector) {
+START_TEST(mat_single_x_double_y_row_vector)
+{
     float x[ROWS * COLS];
     double xd[ROWS * COLS], y[ROWS];
     fill_x_double(xd);
@@ -174,7 +188,8 @@ START_TEST(mat_single_x_double_y_row_vector) {
 }
 END_TEST
 
-START_TEST(mat_every_numeric_class_of_y) {
+START_TEST(mat_every_numeric_class_of_y)
+{
     static const struct {
         enum matio_classes c;
         enum matio_types t;
@@ -217,7 +232,8 @@ START_TEST(mat_every_numeric_class_of_y) {
 }
 END_TEST
 
-START_TEST(mat_x_stored_compactly) {
+START_TEST(mat_x_stored_compactly)
+{
     /* MATLAB may store a double array as bytes on disk (class double, data
      * type uint8); the class decides what the values are. */
     unsigned char x[ROWS * COLS], y[ROWS];
@@ -237,7 +253,8 @@ START_TEST(mat_x_stored_compactly) {
 }
 END_TEST
 
-START_TEST(mat_limit_and_names) {
+START_TEST(mat_limit_and_names)
+{
     for (int compress = 0; compress < 2; compress++) {
         char *path = path_in("limit.mat");
         write_fixture(path, compress);
@@ -285,7 +302,8 @@ START_TEST(mat_limit_and_names) {
 }
 END_TEST
 
-START_TEST(mat_v73) {
+START_TEST(mat_v73)
+{
     double x[ROWS * COLS];
     unsigned char y[ROWS];
     fill_x_double(x);
@@ -313,7 +331,8 @@ START_TEST(mat_v73) {
 END_TEST
 
 /* A big-endian v5 file written byte by byte: X 2x2 double, y 2x1 double. */
-static size_t put_be32(unsigned char *b, uint32_t v) {
+static size_t put_be32(unsigned char *b, uint32_t v)
+{
     b[0] = (unsigned char)(v >> 24);
     b[1] = (unsigned char)(v >> 16);
     b[2] = (unsigned char)(v >> 8);
@@ -321,7 +340,8 @@ static size_t put_be32(unsigned char *b, uint32_t v) {
     return 4;
 }
 
-static size_t put_be_double(unsigned char *b, double v) {
+static size_t put_be_double(unsigned char *b, double v)
+{
     uint64_t u;
     memcpy(&u, &v, sizeof u);
     for (int k = 0; k < 8; k++)
@@ -330,7 +350,8 @@ static size_t put_be_double(unsigned char *b, double v) {
 }
 
 static size_t big_endian_matrix(unsigned char *b, char name, const double *values, uint32_t rows,
-                                uint32_t cols) {
+                                uint32_t cols)
+{
     size_t n = 0, count = (size_t)rows * cols;
     n += put_be32(b + n, 14); /* miMATRIX */
     n += put_be32(b + n, (uint32_t)(16 + 16 + 8 + 8 + 8 * count));
@@ -354,7 +375,8 @@ static size_t big_endian_matrix(unsigned char *b, char name, const double *value
     return n;
 }
 
-START_TEST(mat_big_endian) {
+START_TEST(mat_big_endian)
+{
     unsigned char file[512];
     memset(file, ' ', 128);
     memcpy(file, "MATLAB 5.0 MAT-file, Platform: sparc", 36);
@@ -388,7 +410,8 @@ END_TEST
 
 /* ---- bad files ------------------------------------------------------------------ */
 
-START_TEST(mat_truncated_at_every_length) {
+START_TEST(mat_truncated_at_every_length)
+{
     for (int compress = 0; compress < 2; compress++) {
         char *path = path_in("whole.mat"), *cut = path_in("cut.mat");
         write_fixture(path, compress);
@@ -422,7 +445,8 @@ START_TEST(mat_truncated_at_every_length) {
 }
 END_TEST
 
-START_TEST(mat_corrupt_elements) {
+START_TEST(mat_corrupt_elements)
+{
     /* Uncompressed: the real part of X claims more bytes than X holds. */
     char *path = path_in("corrupt.mat");
     write_fixture(path, 0);
@@ -481,7 +505,8 @@ START_TEST(mat_corrupt_elements) {
 }
 END_TEST
 
-START_TEST(mat_missing_variables) {
+START_TEST(mat_missing_variables)
+{
     double x[ROWS * COLS];
     fill_x_double(x);
     var only_x[] = {{"X", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, {ROWS, COLS}, x, 0}};
@@ -511,7 +536,8 @@ START_TEST(mat_missing_variables) {
 }
 END_TEST
 
-START_TEST(mat_wrong_shapes) {
+START_TEST(mat_wrong_shapes)
+{
     double x[2 * 3 * 4] = {0}, y[ROWS * 2] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     char *path = path_in("shapes.mat");
     bpnn_dataset d;
@@ -546,7 +572,8 @@ START_TEST(mat_wrong_shapes) {
 }
 END_TEST
 
-START_TEST(mat_non_numeric) {
+START_TEST(mat_non_numeric)
+{
     double x[ROWS * COLS];
     fill_x_double(x);
     char *path = path_in("kinds.mat");
@@ -610,7 +637,8 @@ START_TEST(mat_non_numeric) {
 }
 END_TEST
 
-START_TEST(mat_bad_labels_and_values) {
+START_TEST(mat_bad_labels_and_values)
+{
     double x[ROWS * COLS], y[ROWS];
     fill_x_double(x);
     char *path = path_in("labels.mat");
@@ -656,7 +684,8 @@ START_TEST(mat_bad_labels_and_values) {
 END_TEST
 
 /* The program, as a user runs it, on a truncated file: exit 2, one line. */
-START_TEST(mat_cli_errors) {
+START_TEST(mat_cli_errors)
+{
     const char *program = getenv("BPNN_CL");
     ck_assert_msg(program != NULL, "BPNN_CL names the program under test");
     char *path = path_in("cli.mat"), *err = path_in("stderr.txt");
@@ -685,11 +714,15 @@ END_TEST
 
 enum { P_ROWS = 60, P_SIDE = 4, P_CLASSES = 3 };
 
-static void put_u32_be(unsigned char *b, uint32_t v) { put_be32(b, v); }
+static void put_u32_be(unsigned char *b, uint32_t v)
+{
+    put_be32(b, v);
+}
 
 /* The same samples as an IDX pair (labels 0..K-1) and a MAT file (X = p/255,
  * y = label + 1). Pixels depend on the class, so the network learns. */
-static void write_parity_files(const char *images, const char *labels, const char *mat) {
+static void write_parity_files(const char *images, const char *labels, const char *mat)
+{
     unsigned char image_file[16 + P_ROWS * P_SIDE * P_SIDE], label_file[8 + P_ROWS];
     put_u32_be(image_file, 0x00000803);
     put_u32_be(image_file + 4, P_ROWS);
@@ -719,7 +752,8 @@ static void write_parity_files(const char *images, const char *labels, const cha
     write_mat(mat, MAT_FT_MAT5, 1, vars, 2);
 }
 
-START_TEST(mat_idx_parity) {
+START_TEST(mat_idx_parity)
+{
     char *images = path_in("p-images"), *labels = path_in("p-labels"), *mat = path_in("p.mat");
     write_parity_files(images, labels, mat);
     bpnn_dataset from_idx, from_mat;
@@ -777,7 +811,8 @@ END_TEST
 
 /* The same through the program: the two models' weights are the same files,
  * and predict prints each file's own labels. */
-START_TEST(mat_idx_parity_cli) {
+START_TEST(mat_idx_parity_cli)
+{
     const char *program = getenv("BPNN_CL");
     ck_assert_msg(program != NULL, "BPNN_CL names the program under test");
     const char *dir = test_fixture_dir();
@@ -801,7 +836,8 @@ START_TEST(mat_idx_parity_cli) {
 }
 END_TEST
 
-int main(void) {
+int main(void)
+{
     Suite *suite = suite_create("mat");
     TCase *read = tcase_create("read");
     tcase_set_timeout(read, 60);

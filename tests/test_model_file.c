@@ -225,8 +225,8 @@ static void assert_load_fails(const char *path, const char *expected)
                   bpnn_error_message());
     ck_assert_ptr_null(model);
     if (expected)
-        ck_assert_msg(strstr(bpnn_error_message(), expected) != NULL,
-                      "message \"%s\" lacks \"%s\"", bpnn_error_message(), expected);
+        ck_assert_msg(strstr(bpnn_error_message(), expected) != NULL, "message \"%s\" lacks \"%s\"",
+                      bpnn_error_message(), expected);
     ck_assert_msg(strchr(bpnn_error_message(), '\n') == NULL, "message is not one line");
 }
 
@@ -251,8 +251,8 @@ START_TEST(test_round_trip_bit_exact)
     bpnn_normalization normalization = (bpnn_normalization)(_i >> 3);
     const char *dir = test_tmpdir();
     char *path = join(dir, "model.bpnn");
-    bpnn_model *model = make_model(deep ? 4 : 3, deep ? layout4 : layout3, precision,
-                                   with_names, normalization, 1000 + (uint64_t)_i);
+    bpnn_model *model = make_model(deep ? 4 : 3, deep ? layout4 : layout3, precision, with_names,
+                                   normalization, 1000 + (uint64_t)_i);
     ck_assert_int_eq(bpnn_model_save(model, path), BPNN_OK);
     ck_assert_ptr_null((const void *)bpnn_pending_temp_path);
     bpnn_model *loaded = NULL;
@@ -294,19 +294,19 @@ START_TEST(test_layout_is_little_endian_field_by_field)
     size_t size;
     unsigned char *data = saved_bytes(model, path, &size);
     static const unsigned char expected[] = {
-        'B', 'P', 'N', 'N', 'M', 'D', 'L', 0,       /* magic */
-        2, 0, 0, 0,                                 /* version */
-        0, 0, 0, 0,                                 /* precision f32 */
-        2, 0, 0, 0,                                 /* layer count */
-        2, 0, 0, 0, 1, 0, 0, 0,                     /* sizes */
-        0xff, 0xff, 0xff, 0xff,                     /* label offset -1 */
-        0, 0, 0, 0, 0, 0, 0, 0,                     /* image 0 x 0 */
-        0, 0, 0, 0, 0, 0, 0xf0, 0x3f,               /* lambda 1.0 */
-        4, 3, 2, 1,                                 /* epoch */
-        0, 0, 0, 0,                                 /* normalization none */
-        0, 0, 0, 0,                                 /* no class names */
-        3, 0, 0, 0, 0, 0, 0, 0,                     /* param count */
-        0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0, 0, 0, 0, 0x3f, /* 1, -2, 0.5 as f32 */
+        'B',  'P',  'N',  'N',  'M', 'D', 'L',  0,                   /* magic */
+        2,    0,    0,    0,                                         /* version */
+        0,    0,    0,    0,                                         /* precision f32 */
+        2,    0,    0,    0,                                         /* layer count */
+        2,    0,    0,    0,    1,   0,   0,    0,                   /* sizes */
+        0xff, 0xff, 0xff, 0xff,                                      /* label offset -1 */
+        0,    0,    0,    0,    0,   0,   0,    0,                   /* image 0 x 0 */
+        0,    0,    0,    0,    0,   0,   0xf0, 0x3f,                /* lambda 1.0 */
+        4,    3,    2,    1,                                         /* epoch */
+        0,    0,    0,    0,                                         /* normalization none */
+        0,    0,    0,    0,                                         /* no class names */
+        3,    0,    0,    0,    0,   0,   0,    0,                   /* param count */
+        0,    0,    0x80, 0x3f, 0,   0,   0,    0xc0, 0, 0, 0, 0x3f, /* 1, -2, 0.5 as f32 */
     };
     ck_assert_uint_eq(size, sizeof expected + 4);
     ck_assert(memcmp(data, expected, sizeof expected) == 0);
@@ -328,8 +328,8 @@ START_TEST(test_every_flipped_byte_detected)
     char *path = join(dir, "model.bpnn");
     char *bad = join(dir, "bad.bpnn");
     for (int precision = 0; precision < 2; precision++) {
-        bpnn_model *model = make_model(3, sizes, (bpnn_precision)precision, 1,
-                                       BPNN_NORMALIZE_ZSCORE, 7);
+        bpnn_model *model =
+            make_model(3, sizes, (bpnn_precision)precision, 1, BPNN_NORMALIZE_ZSCORE, 7);
         size_t size;
         unsigned char *data = saved_bytes(model, path, &size);
         static const unsigned char masks[] = {0x01, 0x80, 0xff};
@@ -340,9 +340,8 @@ START_TEST(test_every_flipped_byte_detected)
                 data[at] ^= masks[m];
                 bpnn_model *loaded = NULL;
                 bpnn_status status = bpnn_model_load(bad, &loaded);
-                ck_assert_msg(status == BPNN_ERR_INVALID,
-                              "byte %zu ^ 0x%02x of %zu: status %d", at, masks[m], size,
-                              (int)status);
+                ck_assert_msg(status == BPNN_ERR_INVALID, "byte %zu ^ 0x%02x of %zu: status %d", at,
+                              masks[m], size, (int)status);
                 ck_assert_ptr_null(loaded);
             }
         /* The untouched bytes still load. */
@@ -385,7 +384,7 @@ START_TEST(test_truncation_detected)
     bpnn_model *model = make_model(4, layout4, BPNN_F32, 1, BPNN_NORMALIZE_MINMAX, 11);
     size_t size;
     unsigned char *data = saved_bytes(model, path, &size);
-    const size_t lengths[] = {1,  4,  7,  8,  11,        12,       13,       16,      20,
+    const size_t lengths[] = {1,  4,  7,  8,   11,       12,       13,       16,       20,
                               40, 60, 80, 100, size / 2, size - 5, size - 4, size - 3, size - 1};
     for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
         write_bytes(cut, data, lengths[i]);
@@ -490,22 +489,22 @@ END_TEST
 START_TEST(test_version1_file_loads)
 {
     static const unsigned char v1[] = {
-        'B', 'P', 'N', 'N', 'M', 'D', 'L', 0,       /* magic */
-        1, 0, 0, 0,                                 /* version 1 */
-        1, 0, 0, 0,                                 /* precision f64 */
-        2, 0, 0, 0,                                 /* layer count */
-        1, 0, 0, 0, 2, 0, 0, 0,                     /* sizes 1, 2 */
-        2, 0, 0, 0,                                 /* label offset 2 */
-        0, 0, 0, 0, 0, 0, 0, 0,                     /* image 0 x 0 */
-        0, 0, 0, 0, 0, 0, 0xe0, 0x3f,               /* lambda 0.5 (no epoch after it) */
-        0, 0, 0, 0,                                 /* normalization none */
-        0, 0, 0, 0,                                 /* no class names */
-        4, 0, 0, 0, 0, 0, 0, 0,                     /* param count */
-        0, 0, 0, 0, 0, 0, 0xf0, 0x3f,               /* 1.0 */
-        0, 0, 0, 0, 0, 0, 0, 0xc0,                  /* -2.0 */
-        0, 0, 0, 0, 0, 0, 0xd0, 0x3f,               /* 0.25 */
-        0, 0, 0, 0, 0, 0, 0, 0x80,                  /* -0.0 */
-        0, 0, 0, 0,                                 /* CRC, filled in below */
+        'B', 'P', 'N', 'N', 'M', 'D', 'L',  0,    /* magic */
+        1,   0,   0,   0,                         /* version 1 */
+        1,   0,   0,   0,                         /* precision f64 */
+        2,   0,   0,   0,                         /* layer count */
+        1,   0,   0,   0,   2,   0,   0,    0,    /* sizes 1, 2 */
+        2,   0,   0,   0,                         /* label offset 2 */
+        0,   0,   0,   0,   0,   0,   0,    0,    /* image 0 x 0 */
+        0,   0,   0,   0,   0,   0,   0xe0, 0x3f, /* lambda 0.5 (no epoch after it) */
+        0,   0,   0,   0,                         /* normalization none */
+        0,   0,   0,   0,                         /* no class names */
+        4,   0,   0,   0,   0,   0,   0,    0,    /* param count */
+        0,   0,   0,   0,   0,   0,   0xf0, 0x3f, /* 1.0 */
+        0,   0,   0,   0,   0,   0,   0,    0xc0, /* -2.0 */
+        0,   0,   0,   0,   0,   0,   0xd0, 0x3f, /* 0.25 */
+        0,   0,   0,   0,   0,   0,   0,    0x80, /* -0.0 */
+        0,   0,   0,   0,                         /* CRC, filled in below */
     };
     unsigned char data[sizeof v1];
     memcpy(data, v1, sizeof v1);
@@ -766,8 +765,7 @@ START_TEST(test_write_error_keeps_existing)
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved_limit), 0);
     signal(SIGXFSZ, saved_handler);
 
-    ck_assert_msg(status == BPNN_ERR_RUNTIME, "status %d: %s", (int)status,
-                  bpnn_error_message());
+    ck_assert_msg(status == BPNN_ERR_RUNTIME, "status %d: %s", (int)status, bpnn_error_message());
     ck_assert(strstr(bpnn_error_message(), "cannot write model file: ") != NULL);
     ck_assert_ptr_null((const void *)bpnn_pending_temp_path);
     ck_assert_int_eq(count_entries(dir), 1);
@@ -884,14 +882,14 @@ START_TEST(test_csv_export)
                 double want = theta[row * cols + col];
                 if (precision == BPNN_F64) {
                     ck_assert_msg(value == want && !signbit(value) == !signbit(want),
-                                  "Theta%d[%zu][%zu]: %.17g read back as %.17g", l, row, col,
-                                  want, value);
+                                  "Theta%d[%zu][%zu]: %.17g read back as %.17g", l, row, col, want,
+                                  value);
                 } else {
                     float as_float = strtof(at, NULL);
                     ck_assert_msg(as_float == (float)want && (float)value == (float)want &&
                                       !signbit(as_float) == !signbit(want),
-                                  "Theta%d[%zu][%zu]: %.9g read back as %.9g", l, row, col,
-                                  want, (double)as_float);
+                                  "Theta%d[%zu][%zu]: %.9g read back as %.9g", l, row, col, want,
+                                  (double)as_float);
                 }
                 if (col == 0)
                     ck_assert_msg(value == 1000 + 100 * l + (double)row, "bias not first");
@@ -942,8 +940,8 @@ START_TEST(test_npy_export)
                                    "%zu), }",
                                    precision == BPNN_F32 ? "<f4" : "<f8", rows, cols);
         ck_assert_uint_lt((size_t)dict_length, header);
-        ck_assert_msg(memcmp(data + 10, dict, (size_t)dict_length) == 0, "header %.*s",
-                      (int)header, (const char *)data + 10);
+        ck_assert_msg(memcmp(data + 10, dict, (size_t)dict_length) == 0, "header %.*s", (int)header,
+                      (const char *)data + 10);
         for (size_t i = 10 + (size_t)dict_length; i < 10 + header - 1; i++)
             ck_assert_int_eq(data[i], ' ');
         ck_assert_uint_eq(size, 10 + header + rows * cols * element);
@@ -1107,8 +1105,8 @@ START_TEST(test_numpy_reads_exports)
 
     char command[1024];
     snprintf(command, sizeof command, "/usr/bin/python3 '%s' '%s' %s %d,%d,%d,%d", script, dir,
-             bpnn_precision_name(precision), export_layout[0], export_layout[1],
-             export_layout[2], export_layout[3]);
+             bpnn_precision_name(precision), export_layout[0], export_layout[1], export_layout[2],
+             export_layout[3]);
     int status = system(command);
     ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "numpy check failed (%d): %s", status, command);

@@ -128,7 +128,7 @@ static void assert_no_temp_files(void)
 
 START_TEST(grid_shape_and_scale)
 {
-    static const size_t counts[][3] = {{100, 10, 10}, {25, 5, 5}, {7, 2, 4}, {1, 1, 1},
+    static const size_t counts[][3] = {{100, 10, 10}, {25, 5, 5}, {7, 2, 4},  {1, 1, 1},
                                        {3, 1, 3},     {10, 3, 4}, {99, 9, 11}};
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
         size_t rows, columns;
@@ -162,22 +162,22 @@ START_TEST(grid_known_tiles)
         values[4 * N + k] = 7;
         values[5 * N + k] = -1;
     }
-    picture_tiles t = {.values = values, .count = 6, .stride = N, .width = W, .height = H,
-                       .scale = S};
+    picture_tiles t = {
+        .values = values, .count = 6, .stride = N, .width = W, .height = H, .scale = S};
     char *path = path_in("grid.png");
     ck_assert_int_eq(picture_grid(&t, path), BPNN_OK);
     int width = S + 3 * (W * S + S), height = S + 2 * (H * S + S);
     cairo_surface_t *png = read_png(path, width, height);
     /* The tile at (column c, row r) starts at S + c * (W S + S), S + r * (H S + S). */
-#define TILE_X(i, x) (S + ((i) % 3) * (W * S + S) + (x) * S)
-#define TILE_Y(i, y) (S + ((i) / 3) * (H * S + S) + (y) * S)
+#define TILE_X(i, x) (S + ((i) % 3) * (W * S + S) + (x)*S)
+#define TILE_Y(i, y) (S + ((i) / 3) * (H * S + S) + (y)*S)
     ck_assert_uint_eq(pixel(png, 0, 0), BACKGROUND);
     ck_assert_uint_eq(pixel(png, TILE_X(0, 0) - 1, TILE_Y(0, 0)), BACKGROUND);
     ck_assert_uint_eq(pixel(png, TILE_X(0, 1), TILE_Y(0, 1)), gray(128)); /* 0.5 -> 127.5 */
     ck_assert_uint_eq(pixel(png, TILE_X(1, 2), TILE_Y(1, 2)), gray(0));
-    ck_assert_uint_eq(pixel(png, TILE_X(2, 0), TILE_Y(2, 0)), gray(0));     /* ramp: min */
-    ck_assert_uint_eq(pixel(png, TILE_X(2, 3), TILE_Y(2, 2)), gray(255));   /* ramp: max */
-    ck_assert_uint_eq(pixel(png, TILE_X(2, 1), TILE_Y(2, 0)), gray(23));    /* 1/11 */
+    ck_assert_uint_eq(pixel(png, TILE_X(2, 0), TILE_Y(2, 0)), gray(0));         /* ramp: min */
+    ck_assert_uint_eq(pixel(png, TILE_X(2, 3), TILE_Y(2, 2)), gray(255));       /* ramp: max */
+    ck_assert_uint_eq(pixel(png, TILE_X(2, 1), TILE_Y(2, 0)), gray(23));        /* 1/11 */
     ck_assert_uint_eq(pixel(png, TILE_X(2, 0) + 1, TILE_Y(2, 0) + 1), gray(0)); /* S x S */
     ck_assert_uint_eq(pixel(png, TILE_X(3, 3), TILE_Y(3, 2)), gray(255));
     ck_assert_uint_eq(pixel(png, TILE_X(4, 0), TILE_Y(4, 0)), gray(255));
@@ -194,8 +194,8 @@ START_TEST(grid_column_major)
     /* A 2-wide, 3-high tile of 0..5: row-major, pixel (1, 0) is value 1;
      * column-major (MATLAB's img(:)), it is value 3. */
     double values[6] = {0, 1, 2, 3, 4, 5};
-    picture_tiles t = {.values = values, .count = 1, .stride = 6, .width = 2, .height = 3,
-                       .scale = 1};
+    picture_tiles t = {
+        .values = values, .count = 1, .stride = 6, .width = 2, .height = 3, .scale = 1};
     char *path = path_in("order.png");
     ck_assert_int_eq(picture_grid(&t, path), BPNN_OK);
     cairo_surface_t *png = read_png(path, 4, 5);
@@ -215,8 +215,8 @@ START_TEST(grid_captions_render_text)
     enum { N = 28 * 28 };
     double *values = calloc(4 * N, sizeof *values);
     const char *captions[4] = {"T-shirt/top", "Ankle boot", "7", "#12"};
-    picture_tiles t = {.values = values, .count = 4, .stride = N, .width = 28, .height = 28,
-                       .captions = captions};
+    picture_tiles t = {
+        .values = values, .count = 4, .stride = N, .width = 28, .height = 28, .captions = captions};
     int plain_w, plain_h, w, h;
     picture_tiles plain = t;
     plain.captions = NULL;
@@ -263,8 +263,8 @@ START_TEST(grid_bad_output)
     t.values = values;
     ck_assert_int_eq(picture_grid(&t, path), BPNN_OK);
     double *big = calloc(100000, sizeof *big);
-    picture_tiles huge = {.values = big, .count = 100000, .stride = 1, .width = 1, .height = 1,
-                          .scale = 64};
+    picture_tiles huge = {
+        .values = big, .count = 100000, .stride = 1, .width = 1, .height = 1, .scale = 64};
     ck_assert_int_eq(picture_grid(&huge, path), BPNN_ERR_INVALID);
     assert_message_has("picture too large: ");
     free(big);
@@ -342,8 +342,7 @@ START_TEST(log_errors)
         size_t count = 1;
         int runs = 1;
         const char *x_label;
-        ck_assert_int_eq(picture_read_log(path_in("bad.jsonl"), &records, &count, &runs,
-                                          &x_label),
+        ck_assert_int_eq(picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label),
                          BPNN_ERR_INVALID);
         assert_message_has(cases[i].message);
         assert_message_has(path_in("bad.jsonl"));
@@ -358,8 +357,7 @@ START_TEST(log_errors)
     ck_assert_int_eq(picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label),
                      BPNN_ERR_INVALID);
     assert_message_has("bad.jsonl:2: "); /* names the line */
-    ck_assert_int_eq(picture_read_log(path_in("missing.jsonl"), &records, &count, &runs,
-                                      &x_label),
+    ck_assert_int_eq(picture_read_log(path_in("missing.jsonl"), &records, &count, &runs, &x_label),
                      BPNN_ERR_INVALID);
     assert_message_has("cannot open log: ");
     ck_assert_int_eq(picture_read_log(dir, &records, &count, &runs, &x_label), BPNN_ERR_INVALID);
@@ -400,17 +398,16 @@ END_TEST
 /* Nine 2x2 images with labels: rows differ (a ramp turning, a constant). */
 static void write_images_csv(void)
 {
-    write_text("images.csv",
-               "label,p1,p2,p3,p4\n"
-               "0,0.5,0.5,0.5,0.5\n"
-               "1,0,0.25,0.5,1\n"
-               "2,1,0.5,0.25,0\n"
-               "0,0,1,0,1\n"
-               "1,1,0,1,0\n"
-               "2,0,0,1,1\n"
-               "0,1,1,0,0\n"
-               "1,0.2,0.4,0.6,0.8\n"
-               "2,0.9,0.1,0.1,0.9\n");
+    write_text("images.csv", "label,p1,p2,p3,p4\n"
+                             "0,0.5,0.5,0.5,0.5\n"
+                             "1,0,0.25,0.5,1\n"
+                             "2,1,0.5,0.25,0\n"
+                             "0,0,1,0,1\n"
+                             "1,1,0,1,0\n"
+                             "2,0,0,1,1\n"
+                             "0,1,1,0,0\n"
+                             "1,0.2,0.4,0.6,0.8\n"
+                             "2,0.9,0.1,0.1,0.9\n");
 }
 
 START_TEST(cli_show_data)
@@ -513,9 +510,9 @@ START_TEST(cli_show_weights)
     cairo_surface_t *png = read_png(path_in("w.png"), 40, 16);
     ck_assert_uint_eq(pixel(png, 4 + 1, 4 + 1), gray(128));
     ck_assert_uint_eq(pixel(png, 4 + 7, 4 + 7), gray(128));
-    ck_assert_uint_eq(pixel(png, 16 + 1, 4 + 1), gray(0));     /* ramp: 0 */
-    ck_assert_uint_eq(pixel(png, 16 + 5, 4 + 1), gray(85));    /* 1/3 */
-    ck_assert_uint_eq(pixel(png, 16 + 7, 4 + 7), gray(255));   /* 3 */
+    ck_assert_uint_eq(pixel(png, 16 + 1, 4 + 1), gray(0));   /* ramp: 0 */
+    ck_assert_uint_eq(pixel(png, 16 + 5, 4 + 1), gray(85));  /* 1/3 */
+    ck_assert_uint_eq(pixel(png, 16 + 7, 4 + 7), gray(255)); /* 3 */
     ck_assert_uint_eq(pixel(png, 28 + 3, 4 + 3), gray(0));
     cairo_surface_destroy(png);
 
@@ -553,9 +550,9 @@ static void write_clusters(void)
     for (int i = 0; i < 60; i++) {
         int k = i % 3;
         double angle = 2.0 * M_PI * k / 3, r = 0.15 * ((i * 7919) % 100) / 100.0;
-        used += (size_t)snprintf(text + used, sizeof text - used, "%d,%.6f,%.6f\n", k,
-                                 2 * cos(angle) + r * cos(i * 1.7),
-                                 2 * sin(angle) + r * sin(i * 1.3));
+        used +=
+            (size_t)snprintf(text + used, sizeof text - used, "%d,%.6f,%.6f\n", k,
+                             2 * cos(angle) + r * cos(i * 1.7), 2 * sin(angle) + r * sin(i * 1.3));
     }
     write_text("clusters.csv", text);
 }

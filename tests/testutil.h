@@ -21,13 +21,13 @@ static inline int run_suite(Suite *suite)
 }
 
 /* |a - b| <= tol * max(|a|, |b|, tiny) */
-#define ck_assert_rel(a, b, tol)                                                              \
-    do {                                                                                      \
-        double ck_a_ = (a), ck_b_ = (b);                                                      \
-        double ck_scale_ = fmax(fmax(fabs(ck_a_), fabs(ck_b_)), 1e-300);                      \
-        ck_assert_msg(fabs(ck_a_ - ck_b_) <= (tol)*ck_scale_,                                 \
-                      "%s = %.17g vs %s = %.17g: relative difference %.3g > %.3g", #a, ck_a_, \
-                      #b, ck_b_, fabs(ck_a_ - ck_b_) / ck_scale_, (double)(tol));             \
+#define ck_assert_rel(a, b, tol)                                                                   \
+    do {                                                                                           \
+        double ck_a_ = (a), ck_b_ = (b);                                                           \
+        double ck_scale_ = fmax(fmax(fabs(ck_a_), fabs(ck_b_)), 1e-300);                           \
+        ck_assert_msg(fabs(ck_a_ - ck_b_) <= (tol)*ck_scale_,                                      \
+                      "%s = %.17g vs %s = %.17g: relative difference %.3g > %.3g", #a, ck_a_, #b,  \
+                      ck_b_, fabs(ck_a_ - ck_b_) / ck_scale_, (double)(tol));                      \
     } while (0)
 
 /* Temporary directories made by this process, removed (with what tests

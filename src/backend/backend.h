@@ -88,8 +88,7 @@ typedef struct backend_ops {
     /* grad[j * grad_stride] = scale * sum_i delta[i,j] + beta * grad[j * grad_stride];
      * with beta = 0 grad is not read (it may hold anything). */
     bpnn_status (*bias_gradient)(backend *be, size_t rows, size_t cols, backend_view delta,
-                                 double scale, double beta, backend_view grad,
-                                 size_t grad_stride);
+                                 double scale, double beta, backend_view grad, size_t grad_stride);
     /* For a Theta of rows x cols (row-major, column 0 bias):
      * grad[r,c] += coef * theta[r,c] for every c >= 1. */
     bpnn_status (*regularize_add)(backend *be, size_t rows, size_t cols, backend_view theta,
@@ -137,17 +136,17 @@ typedef bpnn_device_stats backend_stats;
 struct bpnn_device {
     const backend_ops *ops;
     bpnn_precision precision;
-    char spec[32];          /* resolved device string: "cpu", "opencl:0:0" */
-    char name[128];         /* device name */
-    char description[256];  /* platform, driver, BLAS core */
+    char spec[32];         /* resolved device string: "cpu", "opencl:0:0" */
+    char name[128];        /* device name */
+    char description[256]; /* platform, driver, BLAS core */
     backend_stats stats;
-    int profiling;          /* collect kernel/GEMM times in stats (OpenCL events) */
+    int profiling; /* collect kernel/GEMM times in stats (OpenCL events) */
     /* The core evaluates data sets in blocks of about this many bytes of
      * input rows, so a block stays in cache from the forward GEMM to the
      * gradient GEMM; 0: the whole data set at once (devices with their own
      * memory, where big GEMMs pay). */
     size_t batch_bytes;
-    const char *blas_core;  /* the host BLAS's kernels, NULL when not used */
+    const char *blas_core; /* the host BLAS's kernels, NULL when not used */
     /* What the training plan may use (bytes): the device's global memory and
      * its largest single allocation; 0 when unknown (the CPU path: host
      * memory). The OpenCL backend refuses allocations beyond them.

@@ -28,8 +28,8 @@ const char *blas_core_from_cpuid(void)
     if (!osxsave)
         return NULL;
     unsigned long long xcr0 = read_xcr0();
-    int os_avx = (xcr0 & 0x6) == 0x6;        /* SSE and AVX state saved */
-    int os_avx512 = (xcr0 & 0xe6) == 0xe6;   /* plus opmask and ZMM state */
+    int os_avx = (xcr0 & 0x6) == 0x6;      /* SSE and AVX state saved */
+    int os_avx512 = (xcr0 & 0xe6) == 0xe6; /* plus opmask and ZMM state */
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
         return NULL;
     int avx2 = (ebx >> 5) & 1;

@@ -146,8 +146,7 @@ bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
     be->max_allocation = 0;
     snprintf(be->name, sizeof be->name, "host CPU (OpenBLAS %s, %d threads)", bpnn_blas_core(),
              openblas_get_num_threads());
-    snprintf(be->description, sizeof be->description, "CBLAS: OpenBLAS, core %s",
-             bpnn_blas_core());
+    snprintf(be->description, sizeof be->description, "CBLAS: OpenBLAS, core %s", bpnn_blas_core());
     *out = be;
     return BPNN_OK;
 }

@@ -286,22 +286,22 @@ static bpnn_status gemm_case(vctx *c, int ta, int tb, size_t m, size_t n, size_t
     BPNN_TRY(random_pair(c, a_off + rows_a * lda + TAIL, -1, 1, &a));
     BPNN_TRY(random_pair(c, b_off + rows_b * ldb + TAIL, -1, 1, &b));
     /* beta = 0: C's old contents must not be read, so they are NaN */
-    BPNN_TRY(random_pair(c, c_off + m * ldc + TAIL, beta == 0 ? NAN : -1, beta == 0 ? NAN : 1,
-                         &cc));
+    BPNN_TRY(
+        random_pair(c, c_off + m * ldc + TAIL, beta == 0 ? NAN : -1, beta == 0 ? NAN : 1, &cc));
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->gemm(be, ta, tb, m, n, k, alpha, on(be, c, a, a_off), lda,
                            on(be, c, b, b_off), ldb, beta, on(be, c, cc, c_off), ldc));
     double error;
     BPNN_TRY(pair_error(c, cc, strided(c_off, m, n, ldc), &error));
-    note_case(c, error, "m=%zu n=%zu k=%zu lda=%zu ldb=%zu ldc=%zu beta=%g", m, n, k, lda, ldb,
-              ldc, beta);
+    note_case(c, error, "m=%zu n=%zu k=%zu lda=%zu ldb=%zu ldc=%zu beta=%g", m, n, k, lda, ldb, ldc,
+              beta);
     return BPNN_OK;
 }
 
 static bpnn_status verify_gemm(vctx *c, int ta, int tb)
 {
-    static const size_t shapes[][3] = {{1, 1, 1},    {1, 7, 3},     {17, 1, 5},
-                                       {13, 31, 1},  {37, 29, 41},  {64, 64, 64},
+    static const size_t shapes[][3] = {{1, 1, 1},     {1, 7, 3},      {17, 1, 5},
+                                       {13, 31, 1},   {37, 29, 41},   {64, 64, 64},
                                        {101, 67, 83}, {130, 257, 67}, {5003, 10, 26}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         for (int variant = 0; variant < 2; variant++) {
@@ -339,8 +339,7 @@ static const size_t layer_shapes[][2] = {{1, 1},   {1, 7},    {13, 1},   {17, 5}
                                          {61, 26}, {257, 10}, {1031, 3}, {5003, 11}};
 #define LAYER_SHAPES (sizeof layer_shapes / sizeof layer_shapes[0])
 
-static bpnn_status bias_sigmoid_case(vctx *c, size_t rows, size_t cols, size_t stride,
-                                     int in_place)
+static bpnn_status bias_sigmoid_case(vctx *c, size_t rows, size_t cols, size_t stride, int in_place)
 {
     size_t items = rows * cols;
     pair *bias, *z, *a = NULL;
@@ -349,8 +348,8 @@ static bpnn_status bias_sigmoid_case(vctx *c, size_t rows, size_t cols, size_t s
     if (!in_place)
         BPNN_TRY(random_pair(c, 1 + items + TAIL, -1, 1, &a));
     EACH_BACKEND(c, be)
-    BPNN_TRY(be->ops->bias_sigmoid(be, rows, cols, on(be, c, bias, OFF), stride,
-                                   on(be, c, z, OFF), in_place ? on(be, c, z, OFF) : on(be, c, a, 1)));
+    BPNN_TRY(be->ops->bias_sigmoid(be, rows, cols, on(be, c, bias, OFF), stride, on(be, c, z, OFF),
+                                   in_place ? on(be, c, z, OFF) : on(be, c, a, 1)));
     double ez, ea = 0;
     BPNN_TRY(pair_error(c, z, contiguous(OFF, items), &ez));
     if (!in_place)
@@ -366,8 +365,7 @@ static bpnn_status verify_bias_sigmoid(vctx *c)
         for (int variant = 0; variant < 2; variant++) {
             size_t rows = layer_shapes[s][0], cols = layer_shapes[s][1];
             /* variant 1: the bias is Theta's column 0, stride s_l + 1, in place */
-            bpnn_status status =
-                bias_sigmoid_case(c, rows, cols, variant ? cols + 4 : 1, variant);
+            bpnn_status status = bias_sigmoid_case(c, rows, cols, variant ? cols + 4 : 1, variant);
             release_pairs(c);
             BPNN_TRY(status);
         }
@@ -424,8 +422,7 @@ static bpnn_status verify_sigmoid_gradient_mul(vctx *c)
     return BPNN_OK;
 }
 
-static bpnn_status bias_gradient_case(vctx *c, size_t rows, size_t cols, size_t stride,
-                                      double beta)
+static bpnn_status bias_gradient_case(vctx *c, size_t rows, size_t cols, size_t stride, double beta)
 {
     pair *delta, *grad;
     BPNN_TRY(random_pair(c, OFF + rows * cols + TAIL, -1, 1, &delta));
@@ -457,8 +454,8 @@ static bpnn_status verify_bias_gradient(vctx *c)
 }
 
 /* Theta shapes: s_{l+1} x (s_l + 1), so column counts are at least 1. */
-static const size_t theta_shapes[][2] = {{1, 1}, {1, 2}, {7, 1}, {3, 5}, {25, 785}, {10, 26},
-                                         {257, 31}};
+static const size_t theta_shapes[][2] = {{1, 1},    {1, 2},   {7, 1},   {3, 5},
+                                         {25, 785}, {10, 26}, {257, 31}};
 #define THETA_SHAPES (sizeof theta_shapes / sizeof theta_shapes[0])
 
 static bpnn_status regularize_case(vctx *c, size_t rows, size_t cols)
@@ -467,8 +464,8 @@ static bpnn_status regularize_case(vctx *c, size_t rows, size_t cols)
     BPNN_TRY(random_pair(c, OFF + rows * cols + TAIL, -1, 1, &theta));
     BPNN_TRY(random_pair(c, 2 + rows * cols + TAIL, -1, 1, &grad));
     EACH_BACKEND(c, be)
-    BPNN_TRY(be->ops->regularize_add(be, rows, cols, on(be, c, theta, OFF), 0.37,
-                                     on(be, c, grad, 2)));
+    BPNN_TRY(
+        be->ops->regularize_add(be, rows, cols, on(be, c, theta, OFF), 0.37, on(be, c, grad, 2)));
     double error;
     BPNN_TRY(pair_error(c, grad, contiguous(2, rows * cols), &error));
     note_case(c, error, "rows=%zu cols=%zu", rows, cols);
@@ -843,8 +840,9 @@ bpnn_status backend_verify(backend *device, backend *cpu, const char *only,
         memset(&result, 0, sizeof result);
         result.op = op->name;
         result.precision = device->precision;
-        result.threshold =
-            op->kind == EXACT_INDEX ? 0 : backend_verify_threshold(device->precision, op->kind == REDUCTION);
+        result.threshold = op->kind == EXACT_INDEX
+                               ? 0
+                               : backend_verify_threshold(device->precision, op->kind == REDUCTION);
         vctx c;
         memset(&c, 0, sizeof c);
         c.dev = device;

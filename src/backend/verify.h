@@ -23,15 +23,15 @@
 #include "backend/backend.h"
 
 typedef struct backend_verify_result {
-    const char *op;            /* "gemm NT", "dot", ... (static storage) */
+    const char *op; /* "gemm NT", "dot", ... (static storage) */
     bpnn_precision precision;
-    double error;              /* largest over the op's cases */
+    double error; /* largest over the op's cases */
     double threshold;
-    int passed;                /* error <= threshold and every call succeeded */
-    int cases;                 /* size cases run */
-    char worst_case[96];       /* the sizes where the error was largest */
-    bpnn_status status;        /* BPNN_OK, or the failure of a call (then passed is 0) */
-    char message[512];         /* that failure's message */
+    int passed;          /* error <= threshold and every call succeeded */
+    int cases;           /* size cases run */
+    char worst_case[96]; /* the sizes where the error was largest */
+    bpnn_status status;  /* BPNN_OK, or the failure of a call (then passed is 0) */
+    char message[512];   /* that failure's message */
 } backend_verify_result;
 
 typedef void (*backend_verify_report)(const backend_verify_result *result, void *user);

@@ -4,9 +4,8 @@
 
 #include "util/error.h"
 
-bpnn_status classify_parse(const char *command, int argc, char **argv,
-                           const struct option *options, int out_code, const char *out_flag,
-                           const char *help, classify_args *a)
+bpnn_status classify_parse(const char *command, int argc, char **argv, const struct option *options,
+                           int out_code, const char *out_flag, const char *help, classify_args *a)
 {
     *a = (classify_args){.out_flag = out_flag};
     cli_data_init(&a->data);
@@ -53,9 +52,9 @@ bpnn_status classify(const char *model_path, const cli_data *data, const cli_dev
                          "layer %d: %s",
                          out->data.features, out->model->sizes[0], model_path);
     if (out->data.labels)
-        BPNN_TRY(bpnn_dataset_check_labels(&out->data, bpnn_model_class_count(out->model),
-                                           data->data_path ? data->data_path
-                                                           : "Fashion-MNIST t10k"));
+        BPNN_TRY(
+            bpnn_dataset_check_labels(&out->data, bpnn_model_class_count(out->model),
+                                      data->data_path ? data->data_path : "Fashion-MNIST t10k"));
     bpnn_normalize_apply(out->model, &out->data);
     out->predicted = malloc((out->data.rows ? out->data.rows : 1) * sizeof *out->predicted);
     if (!out->predicted)

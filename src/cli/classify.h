@@ -19,14 +19,13 @@ typedef struct classify_args {
     const char *model_path;
     const char *out_path; /* predict --out, eval --confusion: checked writable */
     const char *out_flag;
-    int help_shown;       /* --help was printed: exit 0 */
+    int help_shown; /* --help was printed: exit 0 */
 } classify_args;
 
 /* Parses `command`'s options; `out_code` is the option naming its output
  * file (flag `out_flag`). */
-bpnn_status classify_parse(const char *command, int argc, char **argv,
-                           const struct option *options, int out_code, const char *out_flag,
-                           const char *help, classify_args *a);
+bpnn_status classify_parse(const char *command, int argc, char **argv, const struct option *options,
+                           int out_code, const char *out_flag, const char *help, classify_args *a);
 
 /* Loads the model and the data (default: Fashion-MNIST t10k) in the model's
  * label convention unless --labels-from says otherwise, normalizes them as

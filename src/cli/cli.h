@@ -75,43 +75,45 @@ enum cli_option {
 };
 
 /* Options every data-reading command takes (train, predict, eval). */
-#define CLI_DATA_OPTIONS                                                                      \
-    {"data", required_argument, NULL, OPT_DATA},                                              \
-        {"labels", required_argument, NULL, OPT_LABELS},                                      \
-        {"header", required_argument, NULL, OPT_HEADER},                                      \
-        {"label-col", required_argument, NULL, OPT_LABEL_COL},                                \
-        {"labels-from", required_argument, NULL, OPT_LABELS_FROM},                            \
-        {"limit", required_argument, NULL, OPT_LIMIT},                                        \
-        {"no-labels", no_argument, NULL, OPT_NO_LABELS},                                      \
-        {"mat-x", required_argument, NULL, OPT_MAT_X},                                        \
-        {"mat-y", required_argument, NULL, OPT_MAT_Y}
+#define CLI_DATA_OPTIONS                                                                           \
+    {"data", required_argument, NULL, OPT_DATA}, {"labels", required_argument, NULL, OPT_LABELS},  \
+        {"header", required_argument, NULL, OPT_HEADER},                                           \
+        {"label-col", required_argument, NULL, OPT_LABEL_COL},                                     \
+        {"labels-from", required_argument, NULL, OPT_LABELS_FROM},                                 \
+        {"limit", required_argument, NULL, OPT_LIMIT},                                             \
+        {"no-labels", no_argument, NULL, OPT_NO_LABELS},                                           \
+        {"mat-x", required_argument, NULL, OPT_MAT_X},                                             \
+    {                                                                                              \
+        "mat-y", required_argument, NULL, OPT_MAT_Y                                                \
+    }
 
-#define CLI_DEVICE_OPTIONS                                                                    \
-    {"device", required_argument, NULL, OPT_DEVICE},                                          \
-        {"precision", required_argument, NULL, OPT_PRECISION},                                \
-        {"threads", required_argument, NULL, OPT_THREADS},                                    \
-        {"json", no_argument, NULL, OPT_JSON},                                                \
-        {"help", no_argument, NULL, OPT_HELP}
+#define CLI_DEVICE_OPTIONS                                                                         \
+    {"device", required_argument, NULL, OPT_DEVICE},                                               \
+        {"precision", required_argument, NULL, OPT_PRECISION},                                     \
+        {"threads", required_argument, NULL, OPT_THREADS}, {"json", no_argument, NULL, OPT_JSON},  \
+    {                                                                                              \
+        "help", no_argument, NULL, OPT_HELP                                                        \
+    }
 
-#define CLI_DATA_HELP                                                                         \
-    "  --data FILE         IDX (raw or .gz), CSV or MAT data; default: Fashion-MNIST\n"       \
-    "  --labels FILE       IDX labels for --data (idx1-ubyte)\n"                              \
-    "  --header auto|yes|no  CSV header row (auto: a first row with no number)\n"             \
-    "  --label-col C       CSV label column, 0-based; -1 the last (default 0)\n"              \
-    "  --labels-from 0|1   first class label in the files (1: labels 1..K)\n"                  \
-    "  --limit N           only the first N samples\n"                                        \
-    "  --no-labels         CSV: every column is a feature; MAT: X alone\n"                    \
+#define CLI_DATA_HELP                                                                              \
+    "  --data FILE         IDX (raw or .gz), CSV or MAT data; default: Fashion-MNIST\n"            \
+    "  --labels FILE       IDX labels for --data (idx1-ubyte)\n"                                   \
+    "  --header auto|yes|no  CSV header row (auto: a first row with no number)\n"                  \
+    "  --label-col C       CSV label column, 0-based; -1 the last (default 0)\n"                   \
+    "  --labels-from 0|1   first class label in the files (1: labels 1..K)\n"                      \
+    "  --limit N           only the first N samples\n"                                             \
+    "  --no-labels         CSV: every column is a feature; MAT: X alone\n"                         \
     "  --mat-x NAME, --mat-y NAME  MAT variable names (default X, y)\n"
 
-#define CLI_DEVICE_HELP                                                                       \
-    "  --device D          cpu, gpu, opencl, opencl:P:D or auto (default auto)\n"             \
-    "  --precision P       f32 or f64 (default f32)\n"                                        \
-    "  --threads N         host threads for BLAS and our loops\n"                             \
+#define CLI_DEVICE_HELP                                                                            \
+    "  --device D          cpu, gpu, opencl, opencl:P:D or auto (default auto)\n"                  \
+    "  --precision P       f32 or f64 (default f32)\n"                                             \
+    "  --threads N         host threads for BLAS and our loops\n"                                  \
     "  --json              one JSON object on stdout\n"
 
-#define CLI_EXIT_HELP                                                                         \
-    "Exit status: 0 success, 1 run-time failure (I/O, device, memory), 2 invalid\n"           \
-    "request (bad flag or value, missing or malformed data, no such device),\n"                \
+#define CLI_EXIT_HELP                                                                              \
+    "Exit status: 0 success, 1 run-time failure (I/O, device, memory), 2 invalid\n"                \
+    "request (bad flag or value, missing or malformed data, no such device),\n"                    \
     "3 training diverged, 130 interrupted.\n"
 
 /* Where the data of a command come from and how they are read. */

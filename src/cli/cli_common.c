@@ -43,8 +43,7 @@ bpnn_status cli_parse_long(const char *flag, const char *arg, long min, long max
     return BPNN_OK;
 }
 
-bpnn_status cli_parse_double(const char *flag, const char *arg, double min, double max,
-                             double *out)
+bpnn_status cli_parse_double(const char *flag, const char *arg, double min, double max, double *out)
 {
     char *end;
     errno = 0;
@@ -52,8 +51,8 @@ bpnn_status cli_parse_double(const char *flag, const char *arg, double min, doub
     if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(value))
         return bpnn_fail(BPNN_ERR_INVALID, "not a number: --%s %s", flag, arg);
     if (value < min || value > max)
-        return bpnn_fail(BPNN_ERR_INVALID, "out of range: --%s %s: expected %g..%g", flag, arg,
-                         min, max);
+        return bpnn_fail(BPNN_ERR_INVALID, "out of range: --%s %s: expected %g..%g", flag, arg, min,
+                         max);
     *out = value;
     return BPNN_OK;
 }
@@ -66,8 +65,7 @@ bpnn_status cli_parse_layers(const char *arg, int *count, int *sizes)
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || (*end != ',' && *end != '\0') || errno == ERANGE || v < 1 ||
-            v > 1000000)
+        if (end == p || (*end != ',' && *end != '\0') || errno == ERANGE || v < 1 || v > 1000000)
             return bpnn_fail(BPNN_ERR_INVALID,
                              "malformed --layers %s: expected positive sizes separated by "
                              "commas, e.g. 784,25,10",
@@ -190,13 +188,12 @@ int cli_next_option(const char *command, int argc, char **argv, const struct opt
             bpnn_fail(BPNN_ERR_INVALID, "option needs a value: %s: see bpnn-cl %s --help", bad,
                       command);
         else
-            bpnn_fail(BPNN_ERR_INVALID, "unknown option: %s: see bpnn-cl %s --help", bad,
-                      command);
+            bpnn_fail(BPNN_ERR_INVALID, "unknown option: %s: see bpnn-cl %s --help", bad, command);
         return '?';
     }
     if (code == -1 && optind < argc) {
-        bpnn_fail(BPNN_ERR_INVALID, "unexpected argument: %s: see bpnn-cl %s --help",
-                  argv[optind], command);
+        bpnn_fail(BPNN_ERR_INVALID, "unexpected argument: %s: see bpnn-cl %s --help", argv[optind],
+                  command);
         return '?';
     }
     return code;
@@ -235,8 +232,7 @@ bpnn_status cli_load_data(const cli_data *data, const char *split, bpnn_dataset 
     return bpnn_load_data(data->data_path, data->labels_path, &data->load, out);
 }
 
-bpnn_status cli_load_test_data(const cli_data *data, int is_fashion, bpnn_dataset *out,
-                               int *loaded)
+bpnn_status cli_load_test_data(const cli_data *data, int is_fashion, bpnn_dataset *out, int *loaded)
 {
     *loaded = 0;
     if (!data->test_data_path && !is_fashion)
@@ -270,8 +266,7 @@ bpnn_status cli_check_writable(const char *flag, const char *path)
     if (*path == '\0')
         status = bpnn_fail(BPNN_ERR_INVALID, "empty output path: --%s", flag);
     else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        status = bpnn_fail(BPNN_ERR_INVALID, "output is a folder, not a file: --%s %s", flag,
-                           path);
+        status = bpnn_fail(BPNN_ERR_INVALID, "output is a folder, not a file: --%s %s", flag, path);
     else if (stat(dir, &st) != 0)
         status = bpnn_fail(BPNN_ERR_INVALID, "output folder does not exist: --%s %s", flag, path);
     else if (!S_ISDIR(st.st_mode))

@@ -109,10 +109,10 @@ int cmd_bench(int argc, char **argv)
         if (device.json)
             cli_print_json(json_pack("{s:s, s:s, s:s, s:I, s:i, s:f, s:f, s:f, s:s}", "device",
                                      bpnn_device_spec(dev), "device_name", bpnn_device_name(dev),
-                                     "precision", bpnn_precision_name(device.precision),
-                                     "samples", (json_int_t)samples, "repeat", (int)repeat,
-                                     "median_ms", 1e3 * median, "min_ms", 1e3 * times[0],
-                                     "gflops", gflops, "blas_core", bpnn_blas_core()));
+                                     "precision", bpnn_precision_name(device.precision), "samples",
+                                     (json_int_t)samples, "repeat", (int)repeat, "median_ms",
+                                     1e3 * median, "min_ms", 1e3 * times[0], "gflops", gflops,
+                                     "blas_core", bpnn_blas_core()));
         else
             printf("%s (%s), %s, %ld samples: median %.3f ms, min %.3f ms per evaluation, "
                    "%.1f GFLOP/s\n",

@@ -82,11 +82,10 @@ int cmd_devices(int argc, char **argv)
 
     if (json) {
         json_t *devices = json_array();
-        json_array_append_new(devices,
-                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "spec", "cpu", "type",
-                                        "host", "name", bpnn_device_name(cpu), "description",
-                                        bpnn_device_description(cpu), "blas_core",
-                                        bpnn_blas_core(), "fp64", 1));
+        json_array_append_new(devices, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "spec", "cpu",
+                                                 "type", "host", "name", bpnn_device_name(cpu),
+                                                 "description", bpnn_device_description(cpu),
+                                                 "blas_core", bpnn_blas_core(), "fp64", 1));
         json_t *object = json_pack("{s:o}", "devices", devices);
 #if BPNN_WITH_OPENCL
         for (size_t i = 0; i < count; i++) {
@@ -96,9 +95,9 @@ int cmd_devices(int argc, char **argv)
                 d->spec, "platform_index", d->platform_index, "device_index", d->device_index,
                 "type", d->type, "name", d->name, "vendor", d->vendor, "compute_units",
                 (int)d->compute_units, "global_memory", (json_int_t)d->global_memory,
-                "max_allocation", (json_int_t)d->max_allocation, "fp64", d->fp64,
-                "driver_version", d->driver_version, "device_version", d->device_version,
-                "platform_name", d->platform_name, "platform_version", d->platform_version);
+                "max_allocation", (json_int_t)d->max_allocation, "fp64", d->fp64, "driver_version",
+                d->driver_version, "device_version", d->device_version, "platform_name",
+                d->platform_name, "platform_version", d->platform_version);
             json_array_append_new(devices, entry);
         }
         json_object_set_new(object, "opencl", json_true());

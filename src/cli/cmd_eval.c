@@ -37,7 +37,7 @@ static const char *class_name(const bpnn_model *model, int k, char *buffer, size
 static bpnn_status draw_confusion(const classification *c, const size_t *confusion, int classes,
                                   double accuracy, const char *path)
 {
-    char (*labels)[32] = malloc((size_t)classes * sizeof *labels);
+    char(*labels)[32] = malloc((size_t)classes * sizeof *labels);
     const char **names = malloc((size_t)classes * sizeof *names);
     bpnn_status status = BPNN_OK;
     if (!labels || !names)
@@ -45,8 +45,8 @@ static bpnn_status draw_confusion(const classification *c, const size_t *confusi
     for (int k = 0; status == BPNN_OK && k < classes; k++)
         names[k] = class_name(c->model, k, labels[k], sizeof labels[k]);
     char title[128];
-    snprintf(title, sizeof title, "Confusion matrix: accuracy %.2f%% (%zu samples)",
-             100 * accuracy, c->data.rows);
+    snprintf(title, sizeof title, "Confusion matrix: accuracy %.2f%% (%zu samples)", 100 * accuracy,
+             c->data.rows);
     if (status == BPNN_OK)
         status = picture_confusion(confusion, classes, names, title, path);
     free(labels);
@@ -92,12 +92,13 @@ static void print_json(const classification *c, const size_t *confusion, int cla
         json_t *row = json_array();
         for (int j = 0; j < classes; j++) {
             total += confusion[(size_t)k * classes + j];
-            json_array_append_new(row, json_integer((json_int_t)confusion[(size_t)k * classes + j]));
+            json_array_append_new(row,
+                                  json_integer((json_int_t)confusion[(size_t)k * classes + j]));
         }
         json_array_append_new(matrix, row);
-        json_array_append_new(recall, total ? json_real((double)confusion[(size_t)k * classes + k] /
-                                                        (double)total)
-                                            : json_null());
+        json_array_append_new(
+            recall, total ? json_real((double)confusion[(size_t)k * classes + k] / (double)total)
+                          : json_null());
         if (c->model->class_names)
             json_array_append_new(names, json_string(c->model->class_names[k]));
         else

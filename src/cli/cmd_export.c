@@ -14,8 +14,10 @@ static const char help[] =
     "\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
-    {"model", required_argument, NULL, OPT_MODEL}, {"out", required_argument, NULL, OPT_OUT},
-    {"format", required_argument, NULL, OPT_FORMAT}, {"help", no_argument, NULL, OPT_HELP},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
 
@@ -34,8 +36,8 @@ int cmd_export(int argc, char **argv)
         }
     }
     if (status == BPNN_OK && strcmp(format, "csv") != 0 && strcmp(format, "npy") != 0)
-        status = bpnn_fail(BPNN_ERR_INVALID, "unknown format: --format %s: expected csv or npy",
-                           format);
+        status =
+            bpnn_fail(BPNN_ERR_INVALID, "unknown format: --format %s: expected csv or npy", format);
     if (status == BPNN_OK && (!model_path || !out_dir))
         status = bpnn_fail(BPNN_ERR_INVALID,
                            "export needs --model FILE and --out DIR: see bpnn-cl export --help");
@@ -46,8 +48,8 @@ int cmd_export(int argc, char **argv)
         status = strcmp(format, "csv") == 0 ? bpnn_export_csv(model, out_dir)
                                             : bpnn_export_npy(model, out_dir);
     if (status == BPNN_OK)
-        fprintf(stderr, "bpnn-cl: %d weight matrices written to %s as %s\n",
-                model->layer_count - 1, out_dir, format);
+        fprintf(stderr, "bpnn-cl: %d weight matrices written to %s as %s\n", model->layer_count - 1,
+                out_dir, format);
     bpnn_model_free(model);
     return status == BPNN_OK ? 0 : cli_fail(0, status);
 }

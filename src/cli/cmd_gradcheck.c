@@ -66,14 +66,12 @@ static void print(const gradcheck_args *a, const bpnn_device *device, const bpnn
                   int failed)
 {
     if (a->device.json) {
-        json_t *object = json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:f, s:b}",
-                                 "relative_difference", cli_json_number(g->relative_difference),
-                                 "max_abs_difference", cli_json_number(g->max_abs_difference),
-                                 "cost", cli_json_number(g->cost), "device",
-                                 bpnn_device_spec(device), "device_name",
-                                 bpnn_device_name(device), "precision", "f64", "threshold",
-                                 GRADCHECK_THRESHOLD, "pass",
-                                 g->relative_difference < GRADCHECK_THRESHOLD);
+        json_t *object = json_pack(
+            "{s:o, s:o, s:o, s:s, s:s, s:s, s:f, s:b}", "relative_difference",
+            cli_json_number(g->relative_difference), "max_abs_difference",
+            cli_json_number(g->max_abs_difference), "cost", cli_json_number(g->cost), "device",
+            bpnn_device_spec(device), "device_name", bpnn_device_name(device), "precision", "f64",
+            "threshold", GRADCHECK_THRESHOLD, "pass", g->relative_difference < GRADCHECK_THRESHOLD);
         if (failed)
             json_object_update(object, cli_json_error(BPNN_ERR_RUNTIME));
         cli_print_json(object);
@@ -108,11 +106,11 @@ int cmd_gradcheck(int argc, char **argv)
     if (status == BPNN_OK) {
         int failed = !(g.relative_difference < GRADCHECK_THRESHOLD);
         if (failed)
-            status = bpnn_fail(BPNN_ERR_RUNTIME,
-                               "gradient check failed: relative difference %.3e is not below "
-                               "%g: on %s",
-                               g.relative_difference, GRADCHECK_THRESHOLD,
-                               bpnn_device_spec(device));
+            status =
+                bpnn_fail(BPNN_ERR_RUNTIME,
+                          "gradient check failed: relative difference %.3e is not below "
+                          "%g: on %s",
+                          g.relative_difference, GRADCHECK_THRESHOLD, bpnn_device_spec(device));
         print(&a, device, &g, failed);
         if (failed)
             fprintf(stderr, "bpnn-cl: %s\n", bpnn_error_message());

@@ -13,8 +13,9 @@ static const char help[] =
     "labels in the files' own convention. With no --data: Fashion-MNIST t10k.\n"
     "\n"
     "  --model FILE        a model written by bpnn-cl train --out\n"
-    "  --out FILE          write here (default: stdout); replaced whole or not at all\n" CLI_DATA_HELP
-        CLI_DEVICE_HELP "  (--precision defaults to the model's)\n\n" CLI_EXIT_HELP;
+    "  --out FILE          write here (default: stdout); replaced whole or not at "
+    "all\n" CLI_DATA_HELP CLI_DEVICE_HELP
+    "  (--precision defaults to the model's)\n\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
     CLI_DATA_OPTIONS,

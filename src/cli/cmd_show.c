@@ -22,13 +22,13 @@ static const char usage[] =
     "  bpnn-cl show PICTURE --help   options of a picture\n"
     "\n" CLI_EXIT_HELP;
 
-#define GRID_HELP(image_default, order_default)                                                \
-    "  --image WxH         image width and height (default: " image_default ",\n"              \
-    "                      else the square root of the pixel count)\n"                        \
-    "  --order row|column  pixels of an image one row after another (C, IDX) or one\n"       \
-    "                      column after another (MATLAB's img(:)'); " order_default "\n"      \
-    "  --scale N           output pixels per image pixel (default: tiles about 80\n"          \
-    "                      pixels wide, 3 for 28x28)\n"                                       \
+#define GRID_HELP(image_default, order_default)                                                    \
+    "  --image WxH         image width and height (default: " image_default ",\n"                  \
+    "                      else the square root of the pixel count)\n"                             \
+    "  --order row|column  pixels of an image one row after another (C, IDX) or one\n"             \
+    "                      column after another (MATLAB's img(:)'); " order_default "\n"           \
+    "  --scale N           output pixels per image pixel (default: tiles about 80\n"               \
+    "                      pixels wide, 3 for 28x28)\n"                                            \
     "  --out FILE          the PNG file to write\n"
 
 static const char data_help[] =
@@ -39,9 +39,10 @@ static const char data_help[] =
     "\n"
     "  --count N           how many samples (default 100, or all when fewer)\n"
     "  --seed N            which samples (default 1)\n"
-    "  --captions          the class name (or label) under each image\n"
-    GRID_HELP("from IDX data", "default: column\n"
-              "                      for MAT data, else row") CLI_DATA_HELP "\n" CLI_EXIT_HELP;
+    "  --captions          the class name (or label) under each image\n" GRID_HELP(
+        "from IDX data", "default: column\n"
+                         "                      for MAT data, else row") CLI_DATA_HELP
+    "\n" CLI_EXIT_HELP;
 
 static const char weights_help[] =
     "Usage: bpnn-cl show weights --model FILE [OPTIONS] --out FILE.png\n"
@@ -51,8 +52,8 @@ static const char weights_help[] =
     "the input.\n"
     "\n"
     "  --model FILE        a model written by bpnn-cl train --out\n"
-    "  --layer L           which Theta (default 1)\n"
-    GRID_HELP("the model's, for layer 1", "default: row") "\n" CLI_EXIT_HELP;
+    "  --layer L           which Theta (default 1)\n" GRID_HELP("the model's, for layer 1",
+                                                                "default: row") "\n" CLI_EXIT_HELP;
 
 static const char curve_help[] =
     "Usage: bpnn-cl show curve --log FILE [OPTIONS] --out FILE.png\n"
@@ -79,14 +80,10 @@ static const struct option data_options[] = {
 };
 
 static const struct option weights_options[] = {
-    {"model", required_argument, NULL, OPT_MODEL},
-    {"layer", required_argument, NULL, OPT_LAYER},
-    {"image", required_argument, NULL, OPT_IMAGE},
-    {"order", required_argument, NULL, OPT_ORDER},
-    {"scale", required_argument, NULL, OPT_SCALE},
-    {"out", required_argument, NULL, OPT_OUT},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
+    {"model", required_argument, NULL, OPT_MODEL}, {"layer", required_argument, NULL, OPT_LAYER},
+    {"image", required_argument, NULL, OPT_IMAGE}, {"order", required_argument, NULL, OPT_ORDER},
+    {"scale", required_argument, NULL, OPT_SCALE}, {"out", required_argument, NULL, OPT_OUT},
+    {"help", no_argument, NULL, OPT_HELP},         {NULL, 0, NULL, 0},
 };
 
 static const struct option curve_options[] = {
@@ -142,8 +139,8 @@ static int grid_option(grid_args *g, int code, const char *arg, bpnn_status *sta
         else if (strcmp(arg, "column") == 0)
             g->order = 1;
         else
-            *status = bpnn_fail(BPNN_ERR_INVALID, "bad value: --order %s: expected row or column",
-                                arg);
+            *status =
+                bpnn_fail(BPNN_ERR_INVALID, "bad value: --order %s: expected row or column", arg);
         return 1;
     default: return 0;
     }
@@ -159,14 +156,14 @@ static bpnn_status check_out(const char *command, const char *out_path)
 }
 
 /* The image shape: --image, else what the source knows, else a square. */
-static bpnn_status image_shape(const grid_args *g, size_t pixels, int known_width,
-                               int known_height, const char *source, int *width, int *height)
+static bpnn_status image_shape(const grid_args *g, size_t pixels, int known_width, int known_height,
+                               const char *source, int *width, int *height)
 {
     if (g->width) {
         if ((size_t)g->width * (size_t)g->height != pixels)
-            return bpnn_fail(BPNN_ERR_INVALID,
-                             "sizes do not match: --image %dx%d is %zu pixels, %s has %zu", g->width,
-                             g->height, (size_t)g->width * (size_t)g->height, source, pixels);
+            return bpnn_fail(
+                BPNN_ERR_INVALID, "sizes do not match: --image %dx%d is %zu pixels, %s has %zu",
+                g->width, g->height, (size_t)g->width * (size_t)g->height, source, pixels);
         *width = g->width;
         *height = g->height;
         return BPNN_OK;
@@ -228,13 +225,13 @@ static bpnn_status show_data_run(data_picture *d)
     BPNN_TRY(cli_load_data(&d->data, "train", &d->set, &d->is_fashion));
     const char *source = d->data.data_path ? d->data.data_path : "Fashion-MNIST";
     int width, height;
-    BPNN_TRY(image_shape(&d->grid, d->set.features, d->set.image_width, d->set.image_height,
-                         source, &width, &height));
+    BPNN_TRY(image_shape(&d->grid, d->set.features, d->set.image_width, d->set.image_height, source,
+                         &width, &height));
     size_t count = d->count > 0 ? (size_t)d->count : d->set.rows < 100 ? d->set.rows : 100;
     if (count > d->set.rows)
         return bpnn_fail(BPNN_ERR_INVALID,
-                         "count exceeds the data: --count %zu, %s holds %zu samples", count,
-                         source, d->set.rows);
+                         "count exceeds the data: --count %zu, %s holds %zu samples", count, source,
+                         d->set.rows);
 
     /* The first `count` places of a seeded shuffle (Fisher-Yates). */
     d->rows = malloc(d->set.rows * sizeof *d->rows);
@@ -266,10 +263,15 @@ static bpnn_status show_data_run(data_picture *d)
         if (!(d->captions_text[i] = strdup(text)))
             return bpnn_fail_oom("captions");
     }
-    int column_major = d->grid.order >= 0 ? d->grid.order
-                                          : d->data.data_path && data_path_is_mat(d->data.data_path);
-    picture_tiles tiles = {.values = d->values, .count = count, .stride = d->set.features,
-                           .width = width, .height = height, .column_major = column_major,
+    int column_major = d->grid.order >= 0
+                           ? d->grid.order
+                           : d->data.data_path && data_path_is_mat(d->data.data_path);
+    picture_tiles tiles = {.values = d->values,
+                           .count = count,
+                           .stride = d->set.features,
+                           .width = width,
+                           .height = height,
+                           .column_major = column_major,
                            .captions = d->captions ? (const char *const *)d->captions_text : NULL,
                            .scale = d->grid.scale};
     BPNN_TRY(picture_grid(&tiles, d->grid.out_path));
@@ -327,9 +329,8 @@ static bpnn_status show_weights_run(const char *model_path, int layer, const gri
     BPNN_TRY(bpnn_model_load(model_path, &model));
     bpnn_status status = BPNN_OK;
     if (layer > model->layer_count - 1) {
-        status = bpnn_fail(BPNN_ERR_INVALID,
-                           "no such layer: --layer %d: %s has Theta_1..Theta_%d", layer,
-                           model_path, model->layer_count - 1);
+        status = bpnn_fail(BPNN_ERR_INVALID, "no such layer: --layer %d: %s has Theta_1..Theta_%d",
+                           layer, model_path, model->layer_count - 1);
     } else {
         int inputs = model->sizes[layer - 1], units = model->sizes[layer];
         int width = 0, height = 0;
@@ -339,11 +340,14 @@ static bpnn_status show_weights_run(const char *model_path, int layer, const gri
                              layer == 1 ? model->image_height : 0, source, &width, &height);
         if (status == BPNN_OK) {
             /* Row j of Theta_L, bias column skipped: the weights into unit j. */
-            picture_tiles tiles = {.values = model->params +
-                                             bpnn_theta_offset(model->sizes, layer) + 1,
-                                   .count = (size_t)units, .stride = (size_t)inputs + 1,
-                                   .width = width, .height = height,
-                                   .column_major = g->order > 0, .scale = g->scale};
+            picture_tiles tiles = {.values =
+                                       model->params + bpnn_theta_offset(model->sizes, layer) + 1,
+                                   .count = (size_t)units,
+                                   .stride = (size_t)inputs + 1,
+                                   .width = width,
+                                   .height = height,
+                                   .column_major = g->order > 0,
+                                   .scale = g->scale};
             status = picture_grid(&tiles, g->out_path);
             if (status == BPNN_OK)
                 report_grid(&tiles, "units", g->out_path);
@@ -404,8 +408,7 @@ static bpnn_status show_curve_run(const char *log_path, const char *title, const
     bpnn_status status = picture_curve(records, count, x_label, title, out_path);
     if (status == BPNN_OK) {
         if (runs > 1)
-            fprintf(stderr, "bpnn-cl: %s holds %d runs; the last one is drawn\n", log_path,
-                    runs);
+            fprintf(stderr, "bpnn-cl: %s holds %d runs; the last one is drawn\n", log_path, runs);
         fprintf(stderr, "bpnn-cl: curve of %zu %ss written to %s\n", count, x_label, out_path);
     }
     free(records);
@@ -452,6 +455,7 @@ int cmd_show(int argc, char **argv)
         return show_weights(argc - 1, argv + 1);
     if (strcmp(picture, "curve") == 0)
         return show_curve(argc - 1, argv + 1);
-    bpnn_fail(BPNN_ERR_INVALID, "unknown picture: show %s: expected data, weights or curve", picture);
+    bpnn_fail(BPNN_ERR_INVALID, "unknown picture: show %s: expected data, weights or curve",
+              picture);
     return cli_fail(0, BPNN_ERR_INVALID);
 }

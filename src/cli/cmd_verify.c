@@ -39,7 +39,7 @@ static const struct option options[] = {
 
 typedef struct verify_output {
     int json;
-    json_t *results;      /* --json: one object per op */
+    json_t *results; /* --json: one object per op */
     int failed;
     char failed_ops[512];
 } verify_output;
@@ -50,8 +50,8 @@ static void report(const backend_verify_result *r, void *user)
     if (!r->passed) {
         out->failed++;
         size_t used = strlen(out->failed_ops);
-        snprintf(out->failed_ops + used, sizeof out->failed_ops - used, "%s%s %s",
-                 used ? ", " : "", r->op, bpnn_precision_name(r->precision));
+        snprintf(out->failed_ops + used, sizeof out->failed_ops - used, "%s%s %s", used ? ", " : "",
+                 r->op, bpnn_precision_name(r->precision));
     }
     if (out->json) {
         json_t *entry = json_pack("{s:s, s:s, s:o, s:f, s:b, s:i, s:s}", "op", r->op, "precision",
@@ -63,8 +63,7 @@ static void report(const backend_verify_result *r, void *user)
         json_array_append_new(out->results, entry);
         return;
     }
-    printf("  %-28s %-10.3g %-9.0e %s", r->op, r->error, r->threshold,
-           r->passed ? "PASS" : "FAIL");
+    printf("  %-28s %-10.3g %-9.0e %s", r->op, r->error, r->threshold, r->passed ? "PASS" : "FAIL");
     if (r->status != BPNN_OK)
         printf("  %s", r->message);
     else if (!r->passed)
@@ -88,8 +87,8 @@ static bpnn_status verify_precision(const cli_device *options, bpnn_precision pr
         /* "both" on a device without fp64: f64 is not a failure of the device */
         *skipped = 1;
         if (out->json)
-            json_array_append_new(runs, json_pack("{s:s, s:b, s:s}", "precision", "f64",
-                                                  "skipped", 1, "reason", bpnn_error_message()));
+            json_array_append_new(runs, json_pack("{s:s, s:b, s:s}", "precision", "f64", "skipped",
+                                                  1, "reason", bpnn_error_message()));
         else
             printf("f64: skipped: %s\n\n", bpnn_error_message());
         bpnn_clear_error();
@@ -180,9 +179,9 @@ int cmd_verify(int argc, char **argv)
         bpnn_fail(BPNN_ERR_RUNTIME, "verification failed: %d op%s beyond the threshold: %s",
                   out.failed, out.failed == 1 ? "" : "s", out.failed_ops);
     if (device.json) {
-        json_t *object = json_pack("{s:o, s:o, s:i, s:b, s:s}", "runs", runs, "results",
-                                   out.results, "failures", out.failed, "pass", out.failed == 0,
-                                   "version", BPNN_VERSION);
+        json_t *object =
+            json_pack("{s:o, s:o, s:i, s:b, s:s}", "runs", runs, "results", out.results, "failures",
+                      out.failed, "pass", out.failed == 0, "version", BPNN_VERSION);
         if (out.failed) {
             json_object_set_new(object, "error", json_string(bpnn_error_message()));
             json_object_set_new(object, "exit", json_integer(BPNN_ERR_RUNTIME));

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "backend/blas_core.h"
-#include "cli/cli.h"
 #include "bpnn_config.h"
+#include "cli/cli.h"
 #include "io/model_file.h"
 
 #if BPNN_WITH_OPENCL
@@ -42,9 +42,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", cmd_train},   {"predict", cmd_predict}, {"eval", cmd_eval},
-    {"gradcheck", cmd_gradcheck}, {"export", cmd_export}, {"devices", cmd_devices},
-    {"verify", cmd_verify}, {"bench", cmd_bench}, {"show", cmd_show},
+    {"train", cmd_train},         {"predict", cmd_predict}, {"eval", cmd_eval},
+    {"gradcheck", cmd_gradcheck}, {"export", cmd_export},   {"devices", cmd_devices},
+    {"verify", cmd_verify},       {"bench", cmd_bench},     {"show", cmd_show},
 };
 
 /* Only async-signal-safe work here: the temp file's removal, the message,

@@ -18,8 +18,11 @@
 void train_progress_init(train_progress *p, int quiet, FILE *log, const char *log_path,
                          int keep_records)
 {
-    *p = (train_progress){.quiet = quiet, .terminal = isatty(STDERR_FILENO), .log = log,
-                          .log_path = log_path, .keep_records = keep_records};
+    *p = (train_progress){.quiet = quiet,
+                          .terminal = isatty(STDERR_FILENO),
+                          .log = log,
+                          .log_path = log_path,
+                          .keep_records = keep_records};
 }
 
 void train_progress_free(train_progress *p)
@@ -103,8 +106,7 @@ static void draw_bar(train_progress *p, const bpnn_iteration *it)
     double per_step = it->step > 0 ? it->epoch_seconds / (double)it->step : 0;
     double eta = per_step * (double)(it->steps - it->step);
     fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld | cost %.4f | %.0f samples/s | ETA %.0f s",
-            it->epoch, it->epochs, bar, it->step, it->steps, it->cost, it->samples_per_second,
-            eta);
+            it->epoch, it->epochs, bar, it->step, it->steps, it->cost, it->samples_per_second, eta);
     p->bar_shown = 1;
 }
 

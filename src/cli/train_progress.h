@@ -11,10 +11,10 @@
 
 typedef struct train_progress {
     int quiet;
-    int terminal;   /* stderr is a terminal: draw the bar */
-    FILE *log;      /* --log, or NULL */
+    int terminal; /* stderr is a terminal: draw the bar */
+    FILE *log;    /* --log, or NULL */
     const char *log_path;
-    int log_failed; /* errno of the first failed write, else 0 */
+    int log_failed;   /* errno of the first failed write, else 0 */
     int keep_records; /* --plot */
     bpnn_iteration *records;
     size_t record_count, record_capacity;

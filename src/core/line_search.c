@@ -34,11 +34,10 @@ static double mt_step(mt_point *x, mt_point *y, mt_point t, int *bracketed, doub
             gamma = -gamma;
         double r = ((gamma - x->g) + theta) / (((gamma - x->g) + gamma) + t.g);
         double cubic = x->step + r * (t.step - x->step);
-        double quadratic =
-            x->step + ((x->g / ((x->f - t.f) / (t.step - x->step) + x->g)) / 2) * (t.step - x->step);
-        next = fabs(cubic - x->step) < fabs(quadratic - x->step)
-                   ? cubic
-                   : cubic + (quadratic - cubic) / 2;
+        double quadratic = x->step + ((x->g / ((x->f - t.f) / (t.step - x->step) + x->g)) / 2) *
+                                         (t.step - x->step);
+        next = fabs(cubic - x->step) < fabs(quadratic - x->step) ? cubic
+                                                                 : cubic + (quadratic - cubic) / 2;
         *bracketed = 1;
     } else if (sign < 0) { /* slopes of opposite sign: bracketed */
         double theta = 3 * (x->f - t.f) / (t.step - x->step) + x->g + t.g;
@@ -159,8 +158,7 @@ bpnn_status line_search_more_thuente(const line_search *s, double *alpha, double
 #define ZOOM_MAX_STEPS 10
 
 /* Minimizer of the cubic through (a, fa) with slope fpa, (b, fb), (c, fc). */
-static double cubic_min(double a, double fa, double fpa, double b, double fb, double c,
-                        double fc)
+static double cubic_min(double a, double fa, double fpa, double b, double fb, double c, double fc)
 {
     double db = b - a, dc = c - a;
     double denom = (db * dc) * (db * dc) * (db - dc);

@@ -10,8 +10,8 @@
 bpnn_status line_step_open(line_step *s, backend *be, size_t n, backend_buffer *x,
                            objective_fn objective, void *context)
 {
-    *s = (line_step){.be = be, .n = n, .objective = objective, .context = context,
-                     .caller_x = x, .x = x};
+    *s = (line_step){
+        .be = be, .n = n, .objective = objective, .context = context, .caller_x = x, .x = x};
     bpnn_status status = backend_alloc(be, BACKEND_REAL, n, &s->g);
     if (status == BPNN_OK)
         status = backend_alloc(be, BACKEND_REAL, n, &s->d);
@@ -66,8 +66,13 @@ static bpnn_status phi(void *context, double alpha, double *value, double *slope
 bpnn_status line_step_wolfe(line_step *s, double f0, double slope0, double first_step, double c1,
                             double c2, double *f_new, int *found)
 {
-    line_search search = {.phi = phi, .context = s, .f0 = f0, .slope0 = slope0,
-                          .c1 = c1, .c2 = c2, .first_step = first_step};
+    line_search search = {.phi = phi,
+                          .context = s,
+                          .f0 = f0,
+                          .slope0 = slope0,
+                          .c1 = c1,
+                          .c2 = c2,
+                          .first_step = first_step};
     double alpha;
     BPNN_TRY(line_search_more_thuente(&search, &alpha, f_new, found));
     if (!*found)

@@ -8,8 +8,8 @@
 #include "backend/backend.h"
 
 typedef struct memory_plan {
-    int streamed;           /* the data sets stay on the host */
-    size_t rows_per_block;  /* streamed: rows uploaded at a time for evaluations */
+    int streamed;            /* the data sets stay on the host */
+    size_t rows_per_block;   /* streamed: rows uploaded at a time for evaluations */
     uint64_t resident_bytes; /* the whole run with every data set on the device */
     uint64_t streamed_bytes; /* the run with the data streamed */
     uint64_t largest_buffer; /* the largest single buffer of the resident plan */
@@ -20,8 +20,8 @@ typedef struct memory_plan {
  * included); `extra` lists the other data sets evaluated during the run
  * (validation, test; NULL entries skipped). Fails with BPNN_ERR_RUNTIME,
  * the figures and a hint, when even the streamed run cannot fit. */
-bpnn_status memory_plan_make(const backend *be, const bpnn_model *model,
-                             const bpnn_dataset *train, const bpnn_dataset *const *extra,
-                             int extra_count, size_t batch, int vectors, memory_plan *out);
+bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const bpnn_dataset *train,
+                             const bpnn_dataset *const *extra, int extra_count, size_t batch,
+                             int vectors, memory_plan *out);
 
 #endif

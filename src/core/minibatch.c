@@ -64,8 +64,8 @@ typedef struct minibatch {
     backend_buffer *params, *grad, *s1, *s2, *best;
     scored_set train_set, val_set, test_set;
     /* position */
-    int epoch;      /* epochs completed */
-    uint64_t step;  /* steps taken in all */
+    int epoch;     /* epochs completed */
+    uint64_t step; /* steps taken in all */
     int best_epoch, since_best;
     double best_val_cost;
     double elapsed_before; /* optimizer seconds of the runs before a resume */
@@ -131,14 +131,13 @@ static bpnn_status open_buffers(minibatch *mb)
         BPNN_TRY(alloc_params(mb, &mb->s2, 1));
     if (o->validation && o->patience > 0)
         BPNN_TRY(alloc_params(mb, &mb->best, 0));
-    BPNN_TRY(scored_set_open(be, mb->model, d, mb->x, mb->labels, rows_per_block,
-                             &mb->train_set));
+    BPNN_TRY(scored_set_open(be, mb->model, d, mb->x, mb->labels, rows_per_block, &mb->train_set));
     if (o->validation)
         BPNN_TRY(scored_set_open(be, mb->model, o->validation, NULL, NULL, rows_per_block,
                                  &mb->val_set));
     if (o->test && o->progress && o->accuracy_every_iteration)
-        BPNN_TRY(scored_set_open(be, mb->model, o->test, NULL, NULL, rows_per_block,
-                                 &mb->test_set));
+        BPNN_TRY(
+            scored_set_open(be, mb->model, o->test, NULL, NULL, rows_per_block, &mb->test_set));
     return BPNN_OK;
 }
 
@@ -201,13 +200,12 @@ static bpnn_status diverged(const minibatch *mb, int epoch, uint64_t step, doubl
     return bpnn_fail(BPNN_ERR_DIVERGED,
                      "training diverged: non-finite cost (%g) at epoch %d, step %llu of %llu "
                      "(learning rate %g): try a lower --lr (or --normalize zscore)",
-                     cost, epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps,
-                     lr);
+                     cost, epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
 }
 
 /* One step on rows order[first .. first + rows): the batch's cost into *cost. */
-static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t first,
-                             size_t rows, double *cost, double *lr)
+static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t first, size_t rows,
+                             double *cost, double *lr)
 {
     backend *be = mb->be;
     BPNN_TRY(load_batch(mb, first, rows));
@@ -318,8 +316,8 @@ static bpnn_status resume(minibatch *mb)
     if (status == BPNN_OK)
         status = upload_vector(mb, saved.state2, mb->s2, "second optimizer state");
     if (status == BPNN_OK && mb->best)
-        status = upload_vector(mb, saved.best_params ? saved.best_params : saved.params,
-                               mb->best, "best parameters");
+        status = upload_vector(mb, saved.best_params ? saved.best_params : saved.params, mb->best,
+                               "best parameters");
     if (status == BPNN_OK) {
         mb->epoch = saved.epoch;
         mb->step = saved.step;
@@ -375,9 +373,14 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         int epoch = mb->epoch;
         BPNN_TRY(shuffle(mb, epoch));
         double epoch_started = bpnn_now(), cost_sum = 0, lr = 0;
-        bpnn_iteration it = {.kind = BPNN_PROGRESS_STEP, .iteration = epoch + 1,
-                             .epoch = epoch + 1, .epochs = o->epochs, .steps = (long)mb->steps,
-                             .train_accuracy = -1, .test_accuracy = -1, .val_cost = -1,
+        bpnn_iteration it = {.kind = BPNN_PROGRESS_STEP,
+                             .iteration = epoch + 1,
+                             .epoch = epoch + 1,
+                             .epochs = o->epochs,
+                             .steps = (long)mb->steps,
+                             .train_accuracy = -1,
+                             .test_accuracy = -1,
+                             .val_cost = -1,
                              .val_accuracy = -1};
         for (uint64_t s = 0; s < mb->steps; s++) {
             if (bpnn_interrupt_flag)
@@ -394,7 +397,8 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
             it.learning_rate = lr;
             it.epoch_seconds = now - epoch_started;
             it.seconds = mb->elapsed_before + now - started;
-            it.samples_per_second = (double)(first + rows) / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
+            it.samples_per_second =
+                (double)(first + rows) / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
             if (s + 1 < mb->steps && report(mb, &it)) {
                 result->stop_reason = "stopped";
                 break;
@@ -407,8 +411,7 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         it.kind = BPNN_PROGRESS_EPOCH;
         it.seconds = mb->elapsed_before + bpnn_now() - started;
         int stop = report(mb, &it);
-        if (o->checkpoint_path &&
-            (mb->epoch % o->checkpoint_every == 0 || mb->epoch == o->epochs))
+        if (o->checkpoint_path && (mb->epoch % o->checkpoint_every == 0 || mb->epoch == o->epochs))
             BPNN_TRY(save_checkpoint(mb, it.seconds));
         if (stop) {
             result->stop_reason = "stopped";
@@ -426,18 +429,26 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
                             const bpnn_train_options *o, const memory_plan *plan,
                             bpnn_train_result *result)
 {
-    if (o->batch == 0 || o->epochs < 0 || (o->lr_schedule == BPNN_LR_STEP && o->lr_step_epochs < 1) ||
-        o->checkpoint_every < 1)
+    if (o->batch == 0 || o->epochs < 0 ||
+        (o->lr_schedule == BPNN_LR_STEP && o->lr_step_epochs < 1) || o->checkpoint_every < 1)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "invalid mini-batch options: batch %zu, epochs %d, checkpoint every %d",
                          o->batch, o->epochs, o->checkpoint_every);
-    minibatch mb = {.be = be, .o = o, .model = model, .data = data, .plan = plan,
-                    .n = model->param_count, .m = data->rows};
+    minibatch mb = {.be = be,
+                    .o = o,
+                    .model = model,
+                    .data = data,
+                    .plan = plan,
+                    .n = model->param_count,
+                    .m = data->rows};
     mb.batch = o->batch < data->rows ? o->batch : data->rows;
     mb.steps = (mb.m + mb.batch - 1) / mb.batch;
     mb.base_lr = o->learning_rate > 0 ? o->learning_rate : bpnn_default_learning_rate(o->optimizer);
-    mb.update = (backend_update){.kind = update_kind(o), .momentum = o->momentum,
-                                 .beta1 = o->beta1, .beta2 = o->beta2, .epsilon = o->epsilon};
+    mb.update = (backend_update){.kind = update_kind(o),
+                                 .momentum = o->momentum,
+                                 .beta1 = o->beta1,
+                                 .beta2 = o->beta2,
+                                 .epsilon = o->epsilon};
     if (o->checkpoint_path || o->resume_path) {
         mb.data_crc = checkpoint_data_crc(data);
         mb.val_crc = o->validation ? checkpoint_data_crc(o->validation) : 0;

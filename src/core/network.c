@@ -56,8 +56,8 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
             status = backend_alloc(be, BACKEND_REAL, count, &net->delta[l]);
     }
     if (status == BPNN_OK)
-        status = backend_alloc(be, BACKEND_REAL, net->block_rows * (size_t)sizes[last],
-                               &net->output_z);
+        status =
+            backend_alloc(be, BACKEND_REAL, net->block_rows * (size_t)sizes[last], &net->output_z);
     if (status != BPNN_OK) {
         network_free(net);
         return status;
@@ -138,11 +138,10 @@ static bpnn_status stage_block(network *net, size_t first, size_t m)
         return BPNN_OK;
     backend *be = net->be;
     size_t features = net->host->features;
-    BPNN_TRY(be->ops->upload(be, view_at(net->x, 0), m * features,
-                             net->host->x + first * features));
+    BPNN_TRY(
+        be->ops->upload(be, view_at(net->x, 0), m * features, net->host->x + first * features));
     if (net->labels)
-        BPNN_TRY(be->ops->upload_index(be, view_at(net->labels, 0), m,
-                                       net->host->labels + first));
+        BPNN_TRY(be->ops->upload_index(be, view_at(net->labels, 0), m, net->host->labels + first));
     return BPNN_OK;
 }
 
@@ -158,9 +157,8 @@ static bpnn_status forward(network *net, backend_buffer *params, size_t first, s
          * layers keep only A (in place), the output keeps Z for the loss. */
         backend_buffer *z = l + 1 == last ? net->output_z : net->activation[l + 1];
         BPNN_TRY(be->ops->gemm(be, 0, 1, m, (size_t)s[l + 1], (size_t)s[l], 1.0,
-                               layer_input(net, l, first), (size_t)s[l],
-                               weights_view(params, s, l), (size_t)s[l] + 1, 0.0, view_at(z, 0),
-                               (size_t)s[l + 1]));
+                               layer_input(net, l, first), (size_t)s[l], weights_view(params, s, l),
+                               (size_t)s[l] + 1, 0.0, view_at(z, 0), (size_t)s[l + 1]));
         BPNN_TRY(be->ops->bias_sigmoid(be, m, (size_t)s[l + 1], theta_view(params, s, l),
                                        (size_t)s[l] + 1, view_at(z, 0),
                                        view_at(net->activation[l + 1], 0)));
@@ -183,8 +181,8 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
         size_t fan_in = (size_t)s[l], fan_out = (size_t)s[l + 1];
         backend_view d = view_at(net->delta[l + 1], 0);
         BPNN_TRY(be->ops->gemm(be, 1, 0, fan_out, fan_in, m, inv_m, d, fan_out,
-                               layer_input(net, l, first), fan_in, beta,
-                               weights_view(grad, s, l), fan_in + 1));
+                               layer_input(net, l, first), fan_in, beta, weights_view(grad, s, l),
+                               fan_in + 1));
         BPNN_TRY(be->ops->bias_gradient(be, m, fan_out, d, inv_m, beta, theta_view(grad, s, l),
                                         fan_in + 1));
         if (l == 0)
@@ -208,8 +206,8 @@ static bpnn_status regularize(network *net, backend_buffer *params, double lambd
     for (int l = 0; l + 1 < net->layer_count; l++) {
         size_t rows = (size_t)net->sizes[l + 1], cols = (size_t)net->sizes[l] + 1;
         double part;
-        BPNN_TRY(be->ops->sum_squares_nonbias(be, rows, cols, theta_view(params, net->sizes, l),
-                                              &part));
+        BPNN_TRY(
+            be->ops->sum_squares_nonbias(be, rows, cols, theta_view(params, net->sizes, l), &part));
         *squares += part;
         if (grad)
             BPNN_TRY(be->ops->regularize_add(be, rows, cols, theta_view(params, net->sizes, l),
@@ -219,8 +217,8 @@ static bpnn_status regularize(network *net, backend_buffer *params, double lambd
     return BPNN_OK;
 }
 
-bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda,
-                                  double *cost, backend_buffer *grad)
+bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
+                                  backend_buffer *grad)
 {
     backend *be = net->be;
     size_t classes = (size_t)net->sizes[net->layer_count - 1];
@@ -238,8 +236,7 @@ bpnn_status network_cost_gradient(network *net, backend_buffer *params, double l
     }
     if (lambda != 0)
         BPNN_TRY(regularize(net, params, lambda, grad, &squares));
-    *cost = loss / (double)net->rows +
-            lambda / (2.0 * (double)net->regularization_rows) * squares;
+    *cost = loss / (double)net->rows + lambda / (2.0 * (double)net->regularization_rows) * squares;
     return BPNN_OK;
 }
 
@@ -252,8 +249,7 @@ bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer
         BPNN_TRY(stage_block(net, first, m));
         BPNN_TRY(forward(net, params, first, m));
         BPNN_TRY(be->ops->argmax_rows(be, m, (size_t)net->sizes[last],
-                                      view_at(net->activation[last], 0),
-                                      view_at(classes, first)));
+                                      view_at(net->activation[last], 0), view_at(classes, first)));
     }
     return BPNN_OK;
 }

@@ -17,8 +17,8 @@ typedef struct network {
     /* The regularization term's m: lambda/(2 m) sum Theta^2. The training
      * set's row count when the rows are one mini-batch of it; else rows. */
     size_t regularization_rows;
-    backend_buffer *x;                           /* rows x sizes[0]; not owned */
-    backend_buffer *labels;                      /* rows int32; not owned, may be NULL */
+    backend_buffer *x;      /* rows x sizes[0]; not owned */
+    backend_buffer *labels; /* rows int32; not owned, may be NULL */
     /* Streamed: the data stay on the host and each block is uploaded into x
      * and labels (then owned, block_rows long) before it is evaluated. */
     const bpnn_dataset *host;
@@ -43,8 +43,8 @@ void network_free(network *net);
 void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_t rows);
 
 /* The regularized cost J and, when grad is not NULL, its gradient. */
-bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda,
-                                  double *cost, backend_buffer *grad);
+bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
+                                  backend_buffer *grad);
 /* The argmax class of every row into `classes` (INDEX, rows long). */
 bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer *classes);
 

@@ -7,8 +7,7 @@
 #include "backend/backend.h"
 
 /* f(x) and its gradient into g (both length n, on the backend). */
-typedef bpnn_status (*objective_fn)(void *context, backend_buffer *x, double *f,
-                                    backend_buffer *g);
+typedef bpnn_status (*objective_fn)(void *context, backend_buffer *x, double *f, backend_buffer *g);
 
 /* Called after each iteration with the current point; a non-OK status stops
  * the run with it, *stop = 1 stops it cleanly (stop_reason "stopped"). */

@@ -12,8 +12,8 @@ bpnn_status scored_set_open(backend *be, const bpnn_model *model, const bpnn_dat
     *set = (scored_set){.data = data, .x = x, .labels = labels};
     bpnn_status status = BPNN_OK;
     if (rows_per_block) {
-        status = network_create_streamed(be, model->layer_count, model->sizes, data,
-                                         rows_per_block, 0, &set->net);
+        status = network_create_streamed(be, model->layer_count, model->sizes, data, rows_per_block,
+                                         0, &set->net);
     } else {
         if (!x) {
             set->owns_data = 1;

@@ -63,8 +63,7 @@ void bpnn_train_options_default(bpnn_train_options *options)
                                     .checkpoint_every = 1};
 }
 
-static bpnn_status check_shapes(const bpnn_model *model, const bpnn_dataset *data,
-                                int need_labels)
+static bpnn_status check_shapes(const bpnn_model *model, const bpnn_dataset *data, int need_labels)
 {
     if (data->features != (size_t)model->sizes[0])
         return bpnn_fail(BPNN_ERR_INVALID,
@@ -121,19 +120,18 @@ static bpnn_status problem_open(backend *be, const bpnn_model *model, const bpnn
     if (status == BPNN_OK && with_gradient)
         status = backend_alloc(be, BACKEND_REAL, model->param_count, &p->grad);
     if (status == BPNN_OK && rows_per_block)
-        status = network_create_streamed(be, model->layer_count, model->sizes, data,
-                                         rows_per_block, with_gradient, &p->net);
+        status = network_create_streamed(be, model->layer_count, model->sizes, data, rows_per_block,
+                                         with_gradient, &p->net);
     else if (status == BPNN_OK)
-        status = network_create(be, model->layer_count, model->sizes, data->rows, p->x,
-                                p->labels, with_gradient, &p->net);
+        status = network_create(be, model->layer_count, model->sizes, data->rows, p->x, p->labels,
+                                with_gradient, &p->net);
     if (status != BPNN_OK)
         problem_close(be, p);
     return status;
 }
 
-bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model,
-                               const bpnn_dataset *data, double lambda, double *cost,
-                               double *gradient)
+bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
+                               double lambda, double *cost, double *gradient)
 {
     problem p;
     BPNN_TRY(problem_open(be, model, data, gradient != NULL, 0, &p));
@@ -186,8 +184,11 @@ static bpnn_status training_iteration(void *context, int iteration, int evaluati
                                       backend_buffer *x, int *stop)
 {
     training *t = context;
-    bpnn_iteration it = {.iteration = iteration, .evaluations = evaluations, .cost = f,
-                         .train_accuracy = -1, .test_accuracy = -1};
+    bpnn_iteration it = {.iteration = iteration,
+                         .evaluations = evaluations,
+                         .cost = f,
+                         .train_accuracy = -1,
+                         .test_accuracy = -1};
     if (t->measure) {
         BPNN_TRY(scored_set_accuracy(t->be, &t->train_set, x, &it.train_accuracy));
         if (t->options->test)
@@ -205,42 +206,47 @@ static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_d
                                     bpnn_train_result *result)
 {
     size_t rows_per_block = plan->streamed ? plan->rows_per_block : 0;
-    training t = {.be = be, .lambda = options->lambda, .options = options,
+    training t = {.be = be,
+                  .lambda = options->lambda,
+                  .options = options,
                   .measure = options->progress && options->accuracy_every_iteration};
     problem p; /* its gradient buffer goes unused: the optimizer keeps its own */
     BPNN_TRY(problem_open(be, model, data, 1, rows_per_block, &p));
     t.net = p.net;
     /* always: the final training accuracy is measured on the data in place */
-    bpnn_status status = scored_set_open(be, model, data, p.x, p.labels, rows_per_block,
-                                         &t.train_set);
+    bpnn_status status =
+        scored_set_open(be, model, data, p.x, p.labels, rows_per_block, &t.train_set);
     if (status == BPNN_OK && t.measure && options->test)
-        status = scored_set_open(be, model, options->test, NULL, NULL, rows_per_block,
-                                 &t.test_set);
+        status = scored_set_open(be, model, options->test, NULL, NULL, rows_per_block, &t.test_set);
     cg_result r = {0};
     if (status == BPNN_OK) {
         iteration_fn on_iteration = options->progress ? training_iteration : NULL;
         backend_stats before = be->stats;
         t.started = bpnn_now();
         if (options->optimizer == BPNN_OPT_LBFGS) {
-            lbfgs_options o = {.max_iter = options->max_iter, .gtol = options->gtol,
-                               .history = options->history, .c1 = 1e-4, .c2 = 0.9,
+            lbfgs_options o = {.max_iter = options->max_iter,
+                               .gtol = options->gtol,
+                               .history = options->history,
+                               .c1 = 1e-4,
+                               .c2 = 0.9,
                                .on_iteration = on_iteration};
             lbfgs_result lr = {0};
-            status = lbfgs_minimize(be, model->param_count, p.params, training_objective, &t, &o,
-                                    &lr);
+            status =
+                lbfgs_minimize(be, model->param_count, p.params, training_objective, &t, &o, &lr);
             r = (cg_result){lr.iterations, lr.evaluations, lr.f, lr.stop_reason};
         } else {
-            cg_options o = {.max_iter = options->max_iter, .gtol = options->gtol, .c1 = 1e-4,
-                            .c2 = 0.4, .on_iteration = on_iteration};
-            status = cg_minimize(be, model->param_count, p.params, training_objective, &t, &o,
-                                 &r);
+            cg_options o = {.max_iter = options->max_iter,
+                            .gtol = options->gtol,
+                            .c1 = 1e-4,
+                            .c2 = 0.4,
+                            .on_iteration = on_iteration};
+            status = cg_minimize(be, model->param_count, p.params, training_objective, &t, &o, &r);
         }
         if (status == BPNN_OK)
             status = be->ops->finish(be);
         result->train_seconds = bpnn_now() - t.started;
-        result->optimizer_transfer_bytes =
-            be->stats.bytes_to_device - before.bytes_to_device +
-            be->stats.bytes_from_device - before.bytes_from_device;
+        result->optimizer_transfer_bytes = be->stats.bytes_to_device - before.bytes_to_device +
+                                           be->stats.bytes_from_device - before.bytes_from_device;
     }
     if (status == BPNN_OK)
         status = be->ops->download(be, view_at(p.params, 0), model->param_count, model->params);
@@ -305,10 +311,9 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     if (options->validation)
         BPNN_TRY(check_shapes(model, options->validation, 1));
     int minibatch = bpnn_optimizer_is_minibatch(options->optimizer);
-    const bpnn_dataset *extra[2] = {options->validation,
-                                    options->progress && options->accuracy_every_iteration
-                                        ? options->test
-                                        : NULL};
+    const bpnn_dataset *extra[2] = {
+        options->validation,
+        options->progress && options->accuracy_every_iteration ? options->test : NULL};
     memory_plan plan;
     BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? options->batch : 0,
                               optimizer_vectors(options), &plan));

@@ -24,7 +24,8 @@ typedef struct line_reader {
 
 /* The next line without its "\n" or "\r\n", NUL-terminated in the buffer
  * (and writable until the next call); *have = 0 at the end of the file. */
-static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *have) {
+static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *have)
+{
     for (;;) {
         char *begin = r->buffer + r->start;
         char *newline = memchr(begin, '\n', r->end - r->start);
@@ -66,7 +67,8 @@ static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *h
     }
 }
 
-static int is_blank(const char *line, size_t length) {
+static int is_blank(const char *line, size_t length)
+{
     for (size_t i = 0; i < length; i++)
         if (line[i] != ' ' && line[i] != '\t')
             return 0;
@@ -81,7 +83,8 @@ typedef struct field {
 
 /* Splits off the field at p (the line ends at e); returns where the next one
  * starts, or NULL after the last. */
-static char *next_field(char *p, char *e, field *f) {
+static char *next_field(char *p, char *e, field *f)
+{
     while (p < e && (*p == ' ' || *p == '\t'))
         p++;
     if (p < e && *p == '"') {
@@ -111,7 +114,8 @@ static char *next_field(char *p, char *e, field *f) {
     return comma ? comma + 1 : NULL;
 }
 
-static size_t count_fields(char *line, size_t length) {
+static size_t count_fields(char *line, size_t length)
+{
     size_t count = 0;
     field f;
     char *p = line;
@@ -127,7 +131,8 @@ typedef enum cell_kind { CELL_NUMBER, CELL_TEXT, CELL_NONFINITE } cell_kind;
 /* Reads [b, e) as a number. Plain decimals of up to 15 digits are converted
  * here, exactly as strtod would (an integer below 2^53 divided by an exact
  * power of ten is one correctly rounded operation); the rest go to strtod. */
-static cell_kind parse_number(char *b, char *e, double *out) {
+static cell_kind parse_number(char *b, char *e, double *out)
+{
     static const double exact_power_of_ten[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     if (b == e)
@@ -160,7 +165,8 @@ static cell_kind parse_number(char *b, char *e, double *out) {
 }
 
 /* The cell as it can be shown in a one-line message. */
-static const char *cell_text(const field *f, char *shown, size_t size) {
+static const char *cell_text(const field *f, char *shown, size_t size)
+{
     size_t n = 0;
     for (const char *c = f->begin; c < f->end && n + 4 < size; c++)
         shown[n++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
@@ -185,7 +191,8 @@ typedef struct csv_table {
     size_t rows, capacity;
 } csv_table;
 
-static bpnn_status grow(csv_table *t) {
+static bpnn_status grow(csv_table *t)
+{
     /* Start with about CSV_FIRST_BYTES of rows, then double. */
     size_t first = CSV_FIRST_BYTES / sizeof(double) / t->features;
     size_t capacity = t->capacity ? t->capacity * 2 : first ? first : 1;
@@ -207,14 +214,16 @@ static bpnn_status grow(csv_table *t) {
     return BPNN_OK;
 }
 
-static bpnn_status ragged(const csv_table *t, size_t line_no, size_t columns) {
+static bpnn_status ragged(const csv_table *t, size_t line_no, size_t columns)
+{
     return bpnn_fail(BPNN_ERR_INVALID, "ragged CSV row: %s:%zu: %zu column%s, expected %zu",
                      t->path, line_no, columns, columns == 1 ? "" : "s", t->columns);
 }
 
 /* A cell that is no good: the row's shape is reported first when it is wrong. */
 static bpnn_status bad_cell(const csv_table *t, char *line, size_t length, size_t line_no,
-                            size_t column, const field *f, cell_kind kind, const char *what) {
+                            size_t column, const field *f, cell_kind kind, const char *what)
+{
     size_t columns = count_fields(line, length);
     if (columns != t->columns)
         return ragged(t, line_no, columns);
@@ -225,7 +234,8 @@ static bpnn_status bad_cell(const csv_table *t, char *line, size_t length, size_
                      cell_text(f, shown, sizeof shown));
 }
 
-static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t line_no) {
+static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t line_no)
+{
     if (t->rows == t->capacity)
         BPNN_TRY(grow(t));
     double *row = t->x + t->rows * t->features;
@@ -275,7 +285,8 @@ static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t lin
 }
 
 /* Auto-detection: a header is a first row with no numeric cell. */
-static int is_header(char *line, size_t length) {
+static int is_header(char *line, size_t length)
+{
     char *p = line;
     field f;
     do {
@@ -289,7 +300,8 @@ static int is_header(char *line, size_t length) {
 
 /* Sets the shape from the first row (header or data). */
 static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *line, size_t length,
-                             size_t line_no) {
+                             size_t line_no)
+{
     t->columns = count_fields(line, length);
     t->label_index = t->columns;
     if (opt->has_labels) {
@@ -308,7 +320,8 @@ static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *l
     return BPNN_OK;
 }
 
-static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_table *t) {
+static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_table *t)
+{
     size_t header_line = 0, first_blank = 0;
     int shaped = 0, have = 0;
     char *line = NULL;
@@ -354,7 +367,8 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
     return BPNN_OK;
 }
 
-bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out) {
+bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+{
     memset(out, 0, sizeof *out);
     bpnn_load_options opt = data_options(options);
     if (opt.has_labels && opt.label_col < -1)

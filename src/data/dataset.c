@@ -7,7 +7,8 @@
 #include "data/mat.h"
 #include "util/error.h"
 
-void bpnn_dataset_free(bpnn_dataset *data) {
+void bpnn_dataset_free(bpnn_dataset *data)
+{
     if (!data)
         return;
     free(data->x);
@@ -15,7 +16,8 @@ void bpnn_dataset_free(bpnn_dataset *data) {
     memset(data, 0, sizeof *data);
 }
 
-int bpnn_dataset_class_count(const bpnn_dataset *data) {
+int bpnn_dataset_class_count(const bpnn_dataset *data)
+{
     if (!data || !data->labels)
         return 0;
     int32_t largest = -1;
@@ -25,7 +27,8 @@ int bpnn_dataset_class_count(const bpnn_dataset *data) {
     return largest == INT32_MAX ? INT32_MAX : (int)largest + 1;
 }
 
-void bpnn_load_options_default(bpnn_load_options *options) {
+void bpnn_load_options_default(bpnn_load_options *options)
+{
     memset(options, 0, sizeof *options);
     options->limit = 0;
     options->header = BPNN_HEADER_AUTO;
@@ -36,7 +39,8 @@ void bpnn_load_options_default(bpnn_load_options *options) {
     options->mat_y = "y";
 }
 
-bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source) {
+bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source)
+{
     if (!data->labels)
         return BPNN_OK;
     if (classes < 1)
@@ -52,7 +56,8 @@ bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, con
     return BPNN_OK;
 }
 
-static int is_idx(const unsigned char *head, size_t size) {
+static int is_idx(const unsigned char *head, size_t size)
+{
     /* 0x00 0x00, a type code, 1 to 3 dimensions. Every known type code goes
      * to the IDX reader so that one it does not support is named as such. */
     if (size < 4 || head[0] != 0 || head[1] != 0 || head[3] < 1 || head[3] > 3)
@@ -69,7 +74,8 @@ static int is_idx(const unsigned char *head, size_t size) {
 }
 
 bpnn_status bpnn_load_data(const char *path, const char *labels_path,
-                           const bpnn_load_options *options, bpnn_dataset *out) {
+                           const bpnn_load_options *options, bpnn_dataset *out)
+{
     memset(out, 0, sizeof *out);
     unsigned char head[128];
     size_t got = 0;

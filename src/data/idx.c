@@ -19,7 +19,8 @@ typedef struct idx_file {
     uint32_t dims[3];
 } idx_file;
 
-static const char *idx_type_name(unsigned type) {
+static const char *idx_type_name(unsigned type)
+{
     switch (type) {
     case 0x08: return "unsigned byte";
     case 0x09: return "signed byte";
@@ -31,13 +32,15 @@ static const char *idx_type_name(unsigned type) {
     }
 }
 
-static uint32_t big_endian_u32(const unsigned char *b) {
+static uint32_t big_endian_u32(const unsigned char *b)
+{
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
 
 /* Opens `path` and reads its header, expecting `dim_count` dimensions of
  * unsigned bytes (3: images, 1: labels). On failure nothing stays open. */
-static bpnn_status idx_open(const char *path, const char *what, unsigned dim_count, idx_file *out) {
+static bpnn_status idx_open(const char *path, const char *what, unsigned dim_count, idx_file *out)
+{
     memset(out, 0, sizeof *out);
     gzFile file;
     BPNN_TRY(data_open(path, what, &file));
@@ -93,7 +96,8 @@ fail:
     return status;
 }
 
-static void idx_close(idx_file *idx) {
+static void idx_close(idx_file *idx)
+{
     if (idx->file)
         gzclose_r(idx->file);
     idx->file = NULL;
@@ -107,7 +111,8 @@ typedef struct convert_job {
     const double *pixel_value;
 } convert_job;
 
-static int convert_pixels(void *arg) {
+static int convert_pixels(void *arg)
+{
     const convert_job *job = arg;
     for (size_t i = 0; i < job->count; i++)
         job->out[i] = job->pixel_value[job->bytes[i]];
@@ -118,7 +123,8 @@ static int convert_pixels(void *arg) {
  * Inflating and converting (which first touches the fresh pages of the
  * output) take about as long each, so they overlap: block k is converted on
  * a helper thread while block k + 1 is read. */
-static bpnn_status read_images(idx_file *idx, size_t count, size_t features, bpnn_dataset *data) {
+static bpnn_status read_images(idx_file *idx, size_t count, size_t features, bpnn_dataset *data)
+{
     double pixel_value[256]; /* exactly p / 255, looked up */
     for (int p = 0; p < 256; p++)
         pixel_value[p] = (double)p / 255;
@@ -193,7 +199,8 @@ done:
 }
 
 /* Reads `count` labels as classes (label - offset) into data->labels. */
-static bpnn_status read_labels(idx_file *idx, size_t count, int offset, bpnn_dataset *data) {
+static bpnn_status read_labels(idx_file *idx, size_t count, int offset, bpnn_dataset *data)
+{
     int32_t *labels = malloc(count * sizeof *labels);
     unsigned char *block = malloc(IDX_BLOCK);
     if (!labels || !block) {
@@ -236,7 +243,8 @@ static bpnn_status read_labels(idx_file *idx, size_t count, int offset, bpnn_dat
 }
 
 bpnn_status bpnn_load_idx(const char *images_path, const char *labels_path,
-                          const bpnn_load_options *options, bpnn_dataset *out) {
+                          const bpnn_load_options *options, bpnn_dataset *out)
+{
     memset(out, 0, sizeof *out);
     bpnn_load_options opt = data_options(options);
     idx_file images, labels;

@@ -44,7 +44,8 @@ typedef struct matio_log_state {
 static _Thread_local matio_log_state matio_said;
 static once_flag matio_log_once = ONCE_FLAG_INIT;
 
-static void copy_line(char *to, size_t size, const char *from) {
+static void copy_line(char *to, size_t size, const char *from)
+{
     size_t length = strcspn(from, "\r\n");
     if (length >= size)
         length = size - 1;
@@ -52,7 +53,8 @@ static void copy_line(char *to, size_t size, const char *from) {
     to[length] = '\0';
 }
 
-static void matio_log(int level, char *message) {
+static void matio_log(int level, char *message)
+{
     if (level > MATIO_LOG_LEVEL_WARNING || !message)
         return;
     if (level <= MATIO_LOG_LEVEL_CRITICAL)
@@ -66,13 +68,20 @@ static void matio_log(int level, char *message) {
         copy_line(matio_said.first, sizeof matio_said.first, message);
 }
 
-static void matio_log_install(void) { Mat_LogInitFunc("bpnn-cl", matio_log); }
+static void matio_log_install(void)
+{
+    Mat_LogInitFunc("bpnn-cl", matio_log);
+}
 
-static void matio_log_clear(void) { memset(&matio_said, 0, sizeof matio_said); }
+static void matio_log_clear(void)
+{
+    memset(&matio_said, 0, sizeof matio_said);
+}
 
 /* What matio said, for a message: "HDF5: File has been truncated", or its
  * first line, or `otherwise`. */
-static const char *matio_text(char *buffer, size_t size, const char *otherwise) {
+static const char *matio_text(char *buffer, size_t size, const char *otherwise)
+{
     if (matio_said.cause[0])
         snprintf(buffer, size, "HDF5: %s", matio_said.cause);
     else if (matio_said.first[0])
@@ -84,7 +93,8 @@ static const char *matio_text(char *buffer, size_t size, const char *otherwise) 
 
 /* ---- recognising the file --------------------------------------------------- */
 
-int data_is_mat(const unsigned char *head, size_t size) {
+int data_is_mat(const unsigned char *head, size_t size)
+{
     /* v5 and v7.3 files both open with a 116-byte text header like this. */
     static const char v5[] = "MATLAB 5.0 MAT-file";
     static const char v73[] = "MATLAB 7.3 MAT-file";
@@ -92,7 +102,8 @@ int data_is_mat(const unsigned char *head, size_t size) {
            (size >= sizeof v73 - 1 && memcmp(head, v73, sizeof v73 - 1) == 0);
 }
 
-int data_path_is_mat(const char *path) {
+int data_path_is_mat(const char *path)
+{
     FILE *file = fopen(path, "rb");
     if (!file)
         return 0;
@@ -131,7 +142,8 @@ typedef struct mat_cursor {
     unsigned char *in;
 } mat_cursor;
 
-static uint32_t mat_u32(const mat_walk *w, const unsigned char *b) {
+static uint32_t mat_u32(const mat_walk *w, const unsigned char *b)
+{
     if (w->swap)
         return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     uint32_t v;
@@ -139,14 +151,16 @@ static uint32_t mat_u32(const mat_walk *w, const unsigned char *b) {
     return v;
 }
 
-static bpnn_status truncated_file(const mat_walk *w, uint64_t at, uint64_t end) {
+static bpnn_status truncated_file(const mat_walk *w, uint64_t at, uint64_t end)
+{
     return bpnn_fail(BPNN_ERR_INVALID,
                      "truncated MAT file: %s: the element at byte %" PRIu64 " ends at byte %" PRIu64
                      " but the file has %" PRIu64 " bytes",
                      w->path, at, end, w->file_size);
 }
 
-static bpnn_status raw_read(mat_cursor *c, void *buffer, size_t size, size_t *got) {
+static bpnn_status raw_read(mat_cursor *c, void *buffer, size_t size, size_t *got)
+{
     *got = fread(buffer, 1, size, c->walk->file);
     c->pos += *got;
     if (*got < size && ferror(c->walk->file))
@@ -154,7 +168,8 @@ static bpnn_status raw_read(mat_cursor *c, void *buffer, size_t size, size_t *go
     return BPNN_OK;
 }
 
-static bpnn_status inflated_read(mat_cursor *c, unsigned char *buffer, size_t size, size_t *got) {
+static bpnn_status inflated_read(mat_cursor *c, unsigned char *buffer, size_t size, size_t *got)
+{
     c->z.next_out = buffer;
     c->z.avail_out = (uInt)size;
     while (c->z.avail_out > 0 && !c->stream_end) {
@@ -188,12 +203,14 @@ static bpnn_status inflated_read(mat_cursor *c, unsigned char *buffer, size_t si
     return BPNN_OK;
 }
 
-static bpnn_status cursor_read(mat_cursor *c, void *buffer, size_t size, size_t *got) {
+static bpnn_status cursor_read(mat_cursor *c, void *buffer, size_t size, size_t *got)
+{
     return c->raw ? inflated_read(c, buffer, size, got) : raw_read(c, buffer, size, got);
 }
 
 /* Moves `size` bytes ahead; fewer only at the end of the data (*got says). */
-static bpnn_status cursor_skip(mat_cursor *c, uint64_t size, uint64_t *got) {
+static bpnn_status cursor_skip(mat_cursor *c, uint64_t size, uint64_t *got)
+{
     if (!c->raw) {
         uint64_t left = c->walk->file_size > c->pos ? c->walk->file_size - c->pos : 0;
         uint64_t step = size < left ? size : left;
@@ -220,7 +237,8 @@ static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_
 
 /* The miCOMPRESSED element whose `size` bytes start at the file reader's
  * position: inflates it and walks what it holds. */
-static bpnn_status walk_compressed(mat_cursor *raw, uint64_t at, uint64_t size) {
+static bpnn_status walk_compressed(mat_cursor *raw, uint64_t at, uint64_t size)
+{
     mat_cursor c = {.walk = raw->walk, .raw = raw, .element_at = at, .raw_left = size};
     c.in = malloc(MAT_CHUNK);
     if (!c.in)
@@ -242,7 +260,8 @@ static bpnn_status walk_compressed(mat_cursor *raw, uint64_t at, uint64_t size) 
 
 /* Walks the elements from c->pos up to `end` (UINT64_MAX: the end of the
  * data). `holder_at` is the offset of the element holding them (0: none). */
-static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_t holder_at) {
+static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_t holder_at)
+{
     const mat_walk *w = c->walk;
     const char *path = w->path;
     while (end == UINT64_MAX || c->pos < end) {
@@ -310,14 +329,16 @@ static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_
     return BPNN_OK;
 }
 
-static int host_is_little_endian(void) {
+static int host_is_little_endian(void)
+{
     const uint16_t one = 1;
     unsigned char b;
     memcpy(&b, &one, 1);
     return b == 1;
 }
 
-bpnn_status data_check_mat(const char *path) {
+bpnn_status data_check_mat(const char *path)
+{
     FILE *file = fopen(path, "rb");
     if (!file)
         return bpnn_fail(BPNN_ERR_INVALID, "cannot open MAT file: %s: %s", path, strerror(errno));
@@ -372,7 +393,8 @@ bpnn_status data_check_mat(const char *path) {
 
 /* ---- reading the variables ------------------------------------------------------ */
 
-static const char *class_name(enum matio_classes c) {
+static const char *class_name(enum matio_classes c)
+{
     switch (c) {
     case MAT_C_EMPTY: return "empty";
     case MAT_C_CELL: return "cell array";
@@ -397,7 +419,8 @@ static const char *class_name(enum matio_classes c) {
 }
 
 /* Bytes per element of a numeric class; 0 for any other class. */
-static size_t class_size(enum matio_classes c) {
+static size_t class_size(enum matio_classes c)
+{
     switch (c) {
     case MAT_C_DOUBLE:
     case MAT_C_INT64:
@@ -414,7 +437,8 @@ static size_t class_size(enum matio_classes c) {
 }
 
 /* "3x4" or "2x3x4" */
-static void format_dims(const matvar_t *v, char *text, size_t size) {
+static void format_dims(const matvar_t *v, char *text, size_t size)
+{
     size_t used = 0;
     text[0] = '\0';
     for (int d = 0; d < v->rank && used < size; d++)
@@ -422,7 +446,8 @@ static void format_dims(const matvar_t *v, char *text, size_t size) {
 }
 
 /* "X, y, names" — what the file holds, for the message about a missing one. */
-static void list_variables(mat_t *mat, char *text, size_t size) {
+static void list_variables(mat_t *mat, char *text, size_t size)
+{
     size_t count = 0, used = 0;
     char **names = Mat_GetDir(mat, &count); /* owned by `mat` */
     text[0] = '\0';
@@ -438,7 +463,8 @@ static void list_variables(mat_t *mat, char *text, size_t size) {
 
 /* Reads the info of variable `name`, which must be a real, dense numeric array. */
 static bpnn_status numeric_info(mat_t *mat, const char *path, const char *name, const char *role,
-                                const char *flag, matvar_t **out) {
+                                const char *flag, matvar_t **out)
+{
     *out = NULL;
     matvar_t *v = Mat_VarReadInfo(mat, name);
     if (!v) {
@@ -480,7 +506,8 @@ static bpnn_status numeric_info(mat_t *mat, const char *path, const char *name, 
 
 /* Element k of a numeric buffer of class `c`, as double (exact for every
  * class but 64-bit integers beyond 2^53, which no label or pixel reaches). */
-static double element(const void *data, enum matio_classes c, size_t k) {
+static double element(const void *data, enum matio_classes c, size_t k)
+{
     switch (c) {
     case MAT_C_DOUBLE: return ((const double *)data)[k];
     case MAT_C_SINGLE: return ((const float *)data)[k];
@@ -498,7 +525,8 @@ static double element(const void *data, enum matio_classes c, size_t k) {
 
 /* Reads the top-left rows x cols block of `v` (column-major, in its class). */
 static bpnn_status read_block(mat_t *mat, matvar_t *v, const char *path, size_t rows, size_t cols,
-                              void **out) {
+                              void **out)
+{
     *out = NULL;
     size_t each = class_size(v->class_type);
     if (rows && cols > SIZE_MAX / each / rows)
@@ -520,7 +548,8 @@ static bpnn_status read_block(mat_t *mat, matvar_t *v, const char *path, size_t 
 }
 
 static bpnn_status read_features(mat_t *mat, matvar_t *v, const char *path, size_t rows,
-                                 bpnn_dataset *out) {
+                                 bpnn_dataset *out)
+{
     size_t features = v->dims[1];
     void *block;
     BPNN_TRY(read_block(mat, v, path, rows, features, &block));
@@ -553,7 +582,8 @@ static bpnn_status read_features(mat_t *mat, matvar_t *v, const char *path, size
 }
 
 static bpnn_status read_labels(mat_t *mat, matvar_t *v, const char *path, size_t rows, int offset,
-                               bpnn_dataset *out) {
+                               bpnn_dataset *out)
+{
     int column = v->dims[1] == 1; /* n x 1, else 1 x n */
     void *block;
     BPNN_TRY(read_block(mat, v, path, column ? rows : 1, column ? 1 : rows, &block));
@@ -597,7 +627,8 @@ static bpnn_status read_labels(mat_t *mat, matvar_t *v, const char *path, size_t
     return BPNN_OK;
 }
 
-bpnn_status data_load_mat(const char *path, const bpnn_load_options *options, bpnn_dataset *out) {
+bpnn_status data_load_mat(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+{
     memset(out, 0, sizeof *out);
     bpnn_load_options opt = data_options(options);
     const char *x_name = opt.mat_x ? opt.mat_x : "X", *y_name = opt.mat_y ? opt.mat_y : "y";

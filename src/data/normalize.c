@@ -11,7 +11,8 @@
  * (min == max) gets its value as shift and scale 1, so it becomes exactly 0:
  * the mean of equal values need not round back to the value itself. */
 static void fit_zscore(const bpnn_dataset *data, double *shift, double *scale, double *low,
-                       double *high) {
+                       double *high)
+{
     size_t n = data->features;
     for (size_t j = 0; j < n; j++) {
         shift[j] = 0;
@@ -51,7 +52,8 @@ static void fit_zscore(const bpnn_dataset *data, double *shift, double *scale, d
     }
 }
 
-static void fit_minmax(const bpnn_dataset *data, double *shift, double *scale) {
+static void fit_minmax(const bpnn_dataset *data, double *shift, double *scale)
+{
     size_t n = data->features;
     for (size_t j = 0; j < n; j++)
         shift[j] = scale[j] = data->x[j]; /* scale holds the maximum first */
@@ -68,7 +70,8 @@ static void fit_minmax(const bpnn_dataset *data, double *shift, double *scale) {
     }
 }
 
-bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_dataset *data) {
+bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_dataset *data)
+{
     if (kind == BPNN_NORMALIZE_NONE) {
         free(model->norm_shift);
         free(model->norm_scale);
@@ -113,7 +116,8 @@ bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_
     return BPNN_OK;
 }
 
-void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data) {
+void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data)
+{
     if (model->normalization == BPNN_NORMALIZE_NONE || !model->norm_shift || !model->norm_scale)
         return;
     /* The statistics cover the input layer; callers check that the data

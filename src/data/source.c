@@ -12,7 +12,8 @@
 /* Large enough that a 47 MB image file costs a few hundred system calls. */
 enum { DATA_ZLIB_BUFFER = 1 << 18 };
 
-bpnn_status data_open(const char *path, const char *what, gzFile *out) {
+bpnn_status data_open(const char *path, const char *what, gzFile *out)
+{
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -44,7 +45,8 @@ bpnn_status data_open(const char *path, const char *what, gzFile *out) {
     return BPNN_OK;
 }
 
-bpnn_status data_read(gzFile file, const char *path, void *buffer, size_t size, size_t *got) {
+bpnn_status data_read(gzFile file, const char *path, void *buffer, size_t size, size_t *got)
+{
     unsigned char *bytes = buffer;
     size_t done = 0;
     while (done < size) {
@@ -70,7 +72,8 @@ bpnn_status data_read(gzFile file, const char *path, void *buffer, size_t size, 
     return BPNN_OK;
 }
 
-bpnn_status data_peek(const char *path, unsigned char *head, size_t size, size_t *got) {
+bpnn_status data_peek(const char *path, unsigned char *head, size_t size, size_t *got)
+{
     gzFile file;
     BPNN_TRY(data_open(path, "data file", &file));
     bpnn_status status = data_read(file, path, head, size, got);
@@ -78,7 +81,8 @@ bpnn_status data_peek(const char *path, unsigned char *head, size_t size, size_t
     return status;
 }
 
-bpnn_load_options data_options(const bpnn_load_options *options) {
+bpnn_load_options data_options(const bpnn_load_options *options)
+{
     bpnn_load_options result;
     if (options)
         result = *options;

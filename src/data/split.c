@@ -12,8 +12,10 @@
 static bpnn_status copy_rows(const bpnn_dataset *data, const unsigned char *pick,
                              unsigned char want, size_t rows, bpnn_dataset *out)
 {
-    *out = (bpnn_dataset){.rows = rows, .features = data->features,
-                          .image_width = data->image_width, .image_height = data->image_height};
+    *out = (bpnn_dataset){.rows = rows,
+                          .features = data->features,
+                          .image_width = data->image_width,
+                          .image_height = data->image_height};
     out->x = malloc((rows ? rows : 1) * data->features * sizeof *out->x);
     out->labels = data->labels ? malloc((rows ? rows : 1) * sizeof *out->labels) : NULL;
     if (!out->x || (data->labels && !out->labels)) {

@@ -35,10 +35,8 @@ static bpnn_status status_for_errno(int error)
     case ELOOP:
     case EBUSY:
     case EEXIST:
-    case ENOTEMPTY:
-        return BPNN_ERR_INVALID;
-    default:
-        return BPNN_ERR_RUNTIME;
+    case ENOTEMPTY: return BPNN_ERR_INVALID;
+    default: return BPNN_ERR_RUNTIME;
     }
 }
 
@@ -123,8 +121,7 @@ bpnn_status bpnn_write_file_atomic(const char *path, const void *data, size_t si
         int error = errno;
         bpnn_pending_temp_path = NULL;
         free(temp);
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot create %s: %s: %s", what, path,
-                         strerror(error));
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot create %s: %s: %s", what, path, strerror(error));
     }
     /* mkstemp creates 0600; a model or export is an ordinary file. Failing
      * to widen the mode only leaves it private. */
@@ -133,14 +130,12 @@ bpnn_status bpnn_write_file_atomic(const char *path, const void *data, size_t si
     if (write_all(fd, data, size) != 0 || fsync(fd) != 0) {
         int error = errno;
         discard_temp(temp, fd);
-        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot write %s: %s: %s", what, path,
-                         strerror(error));
+        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot write %s: %s: %s", what, path, strerror(error));
     }
     if (close(fd) != 0) {
         int error = errno;
         discard_temp(temp, -1);
-        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot write %s: %s: %s", what, path,
-                         strerror(error));
+        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot write %s: %s: %s", what, path, strerror(error));
     }
     if (bpnn_interrupt_flag) {
         discard_temp(temp, -1);
@@ -152,8 +147,7 @@ bpnn_status bpnn_write_file_atomic(const char *path, const void *data, size_t si
         /* A signal between the check above and the rename: its handler
          * removed the temp file, so the rename found nothing to move. */
         if (bpnn_interrupt_flag)
-            return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted while writing %s: %s", what,
-                             path);
+            return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted while writing %s: %s", what, path);
         return bpnn_fail(status_for_errno(error), "cannot write %s: %s: %s", what, path,
                          strerror(error));
     }

@@ -232,25 +232,25 @@ static double take_f64(reader *r)
     return value;
 }
 
-#define NEED(n)                                                                                  \
-    do {                                                                                         \
-        if (!have(r, (n)))                                                                       \
-            return WALK_SHORT;                                                                   \
+#define NEED(n)                                                                                    \
+    do {                                                                                           \
+        if (!have(r, (n)))                                                                         \
+            return WALK_SHORT;                                                                     \
     } while (0)
 
-#define BAD(...)                                                                                 \
-    do {                                                                                         \
-        snprintf(why, why_size, __VA_ARGS__);                                                    \
-        return WALK_BAD;                                                                         \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(why, why_size, __VA_ARGS__);                                                      \
+        return WALK_BAD;                                                                           \
     } while (0)
 
 /* A count stored as i32 that must not be negative. */
-#define TAKE_COUNT(field, name)                                                                  \
-    do {                                                                                         \
-        int32_t value_ = (int32_t)take_u32(r);                                                   \
-        if (value_ < 0)                                                                          \
-            BAD("%s %" PRId32 " is negative", name, value_);                                     \
-        field = (int)value_;                                                                     \
+#define TAKE_COUNT(field, name)                                                                    \
+    do {                                                                                           \
+        int32_t value_ = (int32_t)take_u32(r);                                                     \
+        if (value_ < 0)                                                                            \
+            BAD("%s %" PRId32 " is negative", name, value_);                                       \
+        field = (int)value_;                                                                       \
     } while (0)
 
 /* Fills the scalar fields of *c from the layout after the prologue and
@@ -366,9 +366,9 @@ static bpnn_status take_vector(const unsigned char **at, size_t count, const cha
     for (size_t i = 0; i < count; i++, *at += 8) {
         v[i] = get_f64(*at);
         if (!isfinite(v[i])) {
-            bpnn_status status = bpnn_fail(
-                BPNN_ERR_INVALID, "checkpoint holds a non-finite value (%s[%zu] = %g): %s", name,
-                i, v[i], path);
+            bpnn_status status = bpnn_fail(BPNN_ERR_INVALID,
+                                           "checkpoint holds a non-finite value (%s[%zu] = %g): %s",
+                                           name, i, v[i], path);
             free(v);
             return status;
         }
@@ -427,8 +427,8 @@ bpnn_status checkpoint_load(const char *path, checkpoint *out)
     memset(out, 0, sizeof *out);
     unsigned char *data;
     size_t size;
-    BPNN_TRY(bpnn_read_file_bytes(path, checkpoint_magic, MAGIC_SIZE, "checkpoint file", &data,
-                                  &size));
+    BPNN_TRY(
+        bpnn_read_file_bytes(path, checkpoint_magic, MAGIC_SIZE, "checkpoint file", &data, &size));
     bpnn_status status = check_prologue(data, size, path);
     if (status != BPNN_OK) {
         free(data);
@@ -459,8 +459,7 @@ bpnn_status checkpoint_load(const char *path, checkpoint *out)
                                "least %zu): %s",
                                size, r.needed, path);
     } else if (!crc_ok) {
-        status =
-            bpnn_fail(BPNN_ERR_INVALID, "checkpoint file is corrupt (CRC mismatch): %s", path);
+        status = bpnn_fail(BPNN_ERR_INVALID, "checkpoint file is corrupt (CRC mismatch): %s", path);
     } else if (walk == WALK_BAD) {
         status = bpnn_fail(BPNN_ERR_INVALID, "checkpoint file is corrupt (%s): %s", why, path);
     } else {
@@ -523,50 +522,50 @@ static void format_f64(char *out, size_t size, double value)
 }
 
 /* Reports the first differing field of the form "<name> <value>". */
-#define DIFFER_U64(name, field, unit, hint)                                                      \
-    do {                                                                                         \
-        if (saved->field != expected->field) {                                                   \
-            snprintf(a, sizeof a, "%s %" PRIu64 "%s", name, (uint64_t)saved->field, unit);       \
-            snprintf(b, sizeof b, "%" PRIu64 "%s", (uint64_t)expected->field, unit);             \
-            return mismatch(path, a, b, hint);                                                   \
-        }                                                                                        \
+#define DIFFER_U64(name, field, unit, hint)                                                        \
+    do {                                                                                           \
+        if (saved->field != expected->field) {                                                     \
+            snprintf(a, sizeof a, "%s %" PRIu64 "%s", name, (uint64_t)saved->field, unit);         \
+            snprintf(b, sizeof b, "%" PRIu64 "%s", (uint64_t)expected->field, unit);               \
+            return mismatch(path, a, b, hint);                                                     \
+        }                                                                                          \
     } while (0)
 
-#define DIFFER_INT(name, field)                                                                  \
-    do {                                                                                         \
-        if (saved->field != expected->field) {                                                   \
-            snprintf(a, sizeof a, "%s %d", name, saved->field);                                  \
-            snprintf(b, sizeof b, "%d", expected->field);                                        \
-            return mismatch(path, a, b, NULL);                                                   \
-        }                                                                                        \
+#define DIFFER_INT(name, field)                                                                    \
+    do {                                                                                           \
+        if (saved->field != expected->field) {                                                     \
+            snprintf(a, sizeof a, "%s %d", name, saved->field);                                    \
+            snprintf(b, sizeof b, "%d", expected->field);                                          \
+            return mismatch(path, a, b, NULL);                                                     \
+        }                                                                                          \
     } while (0)
 
-#define DIFFER_F64(name, field)                                                                  \
-    do {                                                                                         \
-        if (!same_f64(saved->field, expected->field)) {                                          \
-            char value_[32];                                                                     \
-            format_f64(value_, sizeof value_, saved->field);                                     \
-            snprintf(a, sizeof a, "%s %s", name, value_);                                        \
-            format_f64(b, sizeof b, expected->field);                                            \
-            return mismatch(path, a, b, NULL);                                                   \
-        }                                                                                        \
+#define DIFFER_F64(name, field)                                                                    \
+    do {                                                                                           \
+        if (!same_f64(saved->field, expected->field)) {                                            \
+            char value_[32];                                                                       \
+            format_f64(value_, sizeof value_, saved->field);                                       \
+            snprintf(a, sizeof a, "%s %s", name, value_);                                          \
+            format_f64(b, sizeof b, expected->field);                                              \
+            return mismatch(path, a, b, NULL);                                                     \
+        }                                                                                          \
     } while (0)
 
-#define DIFFER_NAME(name, field, to_name)                                                        \
-    do {                                                                                         \
-        if (saved->field != expected->field) {                                                   \
-            snprintf(a, sizeof a, "%s %s", name, to_name(saved->field));                         \
-            return mismatch(path, a, to_name(expected->field), NULL);                            \
-        }                                                                                        \
+#define DIFFER_NAME(name, field, to_name)                                                          \
+    do {                                                                                           \
+        if (saved->field != expected->field) {                                                     \
+            snprintf(a, sizeof a, "%s %s", name, to_name(saved->field));                           \
+            return mismatch(path, a, to_name(expected->field), NULL);                              \
+        }                                                                                          \
     } while (0)
 
-#define DIFFER_CRC(name, field, hint)                                                            \
-    do {                                                                                         \
-        if (saved->field != expected->field) {                                                   \
-            snprintf(a, sizeof a, "%s with CRC32 %08" PRIx32, name, saved->field);               \
-            snprintf(b, sizeof b, "%08" PRIx32, expected->field);                                \
-            return mismatch(path, a, b, hint);                                                   \
-        }                                                                                        \
+#define DIFFER_CRC(name, field, hint)                                                              \
+    do {                                                                                           \
+        if (saved->field != expected->field) {                                                     \
+            snprintf(a, sizeof a, "%s with CRC32 %08" PRIx32, name, saved->field);                 \
+            snprintf(b, sizeof b, "%08" PRIx32, expected->field);                                  \
+            return mismatch(path, a, b, hint);                                                     \
+        }                                                                                          \
     } while (0)
 
 static const char *on_off(int flag)

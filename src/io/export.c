@@ -39,8 +39,8 @@ static char *theta_path(const char *dir, int l, const char *extension)
     return path;
 }
 
-static bpnn_status write_theta(const char *dir, int l, const char *extension,
-                               const void *data, size_t size)
+static bpnn_status write_theta(const char *dir, int l, const char *extension, const void *data,
+                               size_t size)
 {
     char *path = theta_path(dir, l, extension);
     if (!path)

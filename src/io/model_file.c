@@ -61,8 +61,7 @@ static bpnn_status check_savable(const bpnn_model *model, const char *path)
             if (!model->class_names[k] || strlen(model->class_names[k]) > UINT32_MAX)
                 why = "a missing or overlong class name";
     if (why)
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot save an inconsistent model (%s): %s", why,
-                         path);
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot save an inconsistent model (%s): %s", why, path);
     return BPNN_OK;
 }
 
@@ -148,16 +147,16 @@ typedef struct layout {
     double lambda;
     int epoch;
     uint32_t normalization;
-    size_t norm_at;   /* the shift values, then the scale values */
+    size_t norm_at; /* the shift values, then the scale values */
     int has_names;
-    size_t names_at;  /* the first name's length field */
+    size_t names_at; /* the first name's length field */
     size_t param_count;
     size_t params_at;
 } layout;
 
 typedef struct reader {
     const unsigned char *data;
-    size_t size;   /* the bytes before the CRC */
+    size_t size; /* the bytes before the CRC */
     size_t at;
     size_t needed; /* after a short read: the file length the layout needs */
 } reader;
@@ -180,23 +179,22 @@ static uint32_t take_u32(reader *r)
     return value;
 }
 
-#define NEED(n)                                                                               \
-    do {                                                                                      \
-        if (!have(r, (n)))                                                                    \
-            return WALK_SHORT;                                                                \
+#define NEED(n)                                                                                    \
+    do {                                                                                           \
+        if (!have(r, (n)))                                                                         \
+            return WALK_SHORT;                                                                     \
     } while (0)
 
-#define BAD(...)                                                                              \
-    do {                                                                                      \
-        snprintf(why, why_size, __VA_ARGS__);                                                 \
-        return WALK_BAD;                                                                      \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(why, why_size, __VA_ARGS__);                                                      \
+        return WALK_BAD;                                                                           \
     } while (0)
 
 /* Checks the layout after the prologue (magic and a supported `version`):
  * every field in range, every length within the file, nothing after the
  * parameters. */
-static walk_result walk_layout(reader *r, uint32_t version, layout *lay, char *why,
-                               size_t why_size)
+static walk_result walk_layout(reader *r, uint32_t version, layout *lay, char *why, size_t why_size)
 {
     memset(lay, 0, sizeof *lay);
     r->at = PROLOGUE_SIZE;
@@ -299,8 +297,8 @@ static walk_result walk_layout(reader *r, uint32_t version, layout *lay, char *w
 static bpnn_status build_model(const unsigned char *data, const layout *lay, bpnn_model **out)
 {
     bpnn_model *model;
-    BPNN_TRY(bpnn_model_create(lay->layer_count, lay->sizes, (bpnn_precision)lay->precision,
-                               &model));
+    BPNN_TRY(
+        bpnn_model_create(lay->layer_count, lay->sizes, (bpnn_precision)lay->precision, &model));
     model->lambda = lay->lambda;
     model->epoch = lay->epoch;
     model->label_offset = lay->label_offset;
@@ -363,8 +361,8 @@ static bpnn_status check_prologue(const unsigned char *data, size_t size, const 
         return bpnn_fail(BPNN_ERR_INVALID, "not a bpnn-cl model file: %s", path);
     if (size < PROLOGUE_SIZE)
         return bpnn_fail(BPNN_ERR_INVALID,
-                         "model file is truncated (%zu bytes, the header alone needs %d): %s",
-                         size, PROLOGUE_SIZE, path);
+                         "model file is truncated (%zu bytes, the header alone needs %d): %s", size,
+                         PROLOGUE_SIZE, path);
     uint32_t version = get_u32(data + MAGIC_SIZE);
     if (version > BPNN_MODEL_FORMAT_VERSION)
         return bpnn_fail(BPNN_ERR_INVALID,
@@ -393,16 +391,16 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
      * much; a damaged one of the right length fails only the CRC. */
     int crc_ok = size >= PROLOGUE_SIZE + CRC_SIZE &&
                  crc_of(data, size - CRC_SIZE) == get_u32(data + size - CRC_SIZE);
-    reader r = {.data = data, .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE
-                                                                        : PROLOGUE_SIZE};
+    reader r = {.data = data,
+                .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
     layout lay;
     char why[160] = "";
     walk_result walk = walk_layout(&r, get_u32(data + MAGIC_SIZE), &lay, why, sizeof why);
 
     if (walk == WALK_SHORT) {
         if (r.needed == SIZE_MAX)
-            status = bpnn_fail(BPNN_ERR_INVALID, "model file is truncated (%zu bytes): %s", size,
-                               path);
+            status =
+                bpnn_fail(BPNN_ERR_INVALID, "model file is truncated (%zu bytes): %s", size, path);
         else
             status = bpnn_fail(BPNN_ERR_INVALID,
                                "model file is truncated (%zu bytes, the layout needs at least "

@@ -22,8 +22,8 @@ void picture_set_color(cairo_t *cr, unsigned rgb)
                          (rgb & 0xFF) / 255.0);
 }
 
-bpnn_status picture_canvas_open(picture_canvas *canvas, int width, int height,
-                                unsigned background, const char *what)
+bpnn_status picture_canvas_open(picture_canvas *canvas, int width, int height, unsigned background,
+                                const char *what)
 {
     memset(canvas, 0, sizeof *canvas);
     if (width < 1 || height < 1 || width > PICTURE_MAX_SIDE || height > PICTURE_MAX_SIDE)

@@ -55,8 +55,8 @@ bpnn_status picture_curve(const bpnn_iteration *records, size_t count, const cha
  * runs holds several curves (the iteration starts again); the last is
  * returned and *runs says how many there were. *x_label is "iteration" or
  * "epoch". Errors name the file and line. */
-bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count,
-                             int *runs, const char **x_label);
+bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count, int *runs,
+                             const char **x_label);
 
 /* ---- confusion matrix ---------------------------------------------------------- */
 

@@ -18,8 +18,8 @@ typedef struct picture_canvas {
 
 /* A width x height RGB canvas filled with `background` (0xRRGGBB), the
  * sans-serif font selected. `what` names the picture in messages. */
-bpnn_status picture_canvas_open(picture_canvas *canvas, int width, int height,
-                                unsigned background, const char *what);
+bpnn_status picture_canvas_open(picture_canvas *canvas, int width, int height, unsigned background,
+                                const char *what);
 /* Checks every drawing made, encodes PNG in memory and writes it to `path`
  * through a temporary file and rename. */
 bpnn_status picture_canvas_save(picture_canvas *canvas, const char *path, const char *what);

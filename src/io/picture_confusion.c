@@ -39,8 +39,7 @@ bpnn_status picture_confusion(const size_t *confusion, int classes, const char *
     double widest = 0;
     for (int k = 0; k < classes; k++)
         widest = fmax(widest, picture_text_width(probe.cr, names[k], label_size));
-    cairo_select_font_face(probe.cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-                           CAIRO_FONT_WEIGHT_BOLD);
+    cairo_select_font_face(probe.cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     double title_width = picture_text_width(probe.cr, title, 15);
     picture_canvas_close(&probe);
 

@@ -299,13 +299,12 @@ bpnn_status picture_curve(const bpnn_iteration *records, size_t count, const cha
 
 static bpnn_status bad_record(const char *path, size_t line_no, const char *problem)
 {
-    return bpnn_fail(BPNN_ERR_INVALID, "malformed log record: %s:%zu: %s", path, line_no,
-                     problem);
+    return bpnn_fail(BPNN_ERR_INVALID, "malformed log record: %s:%zu: %s", path, line_no, problem);
 }
 
 /* An optional accuracy: a number in [0, 1], or null/absent (-1). */
-static bpnn_status read_accuracy(json_t *record, const char *key, const char *path,
-                                 size_t line_no, double *out)
+static bpnn_status read_accuracy(json_t *record, const char *key, const char *path, size_t line_no,
+                                 double *out)
 {
     json_t *v = json_object_get(record, key);
     *out = -1;
@@ -370,8 +369,8 @@ static int blank(const char *line)
     return line[strspn(line, " \t\r\n")] == '\0';
 }
 
-bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count,
-                             int *runs, const char **x_label)
+bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count, int *runs,
+                             const char **x_label)
 {
     *records = NULL;
     *count = 0;
@@ -380,9 +379,8 @@ bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t 
     FILE *file = fopen(path, "r");
     if (!file) {
         int error = errno;
-        return bpnn_fail(error == ENOMEM || error == EMFILE || error == ENFILE
-                             ? BPNN_ERR_RUNTIME
-                             : BPNN_ERR_INVALID,
+        return bpnn_fail(error == ENOMEM || error == EMFILE || error == ENFILE ? BPNN_ERR_RUNTIME
+                                                                               : BPNN_ERR_INVALID,
                          "cannot open log: %s: %s", path, strerror(error));
     }
     struct stat info;

@@ -21,11 +21,11 @@ bpnn_status bpnn_fail_oom(const char *what);
 void bpnn_clear_error(void);
 
 /* Propagates a failure: BPNN_TRY(call) returns the status of a failed call. */
-#define BPNN_TRY(call)                                                                        \
-    do {                                                                                      \
-        bpnn_status bpnn_try_status_ = (call);                                                \
-        if (bpnn_try_status_ != BPNN_OK)                                                      \
-            return bpnn_try_status_;                                                          \
+#define BPNN_TRY(call)                                                                             \
+    do {                                                                                           \
+        bpnn_status bpnn_try_status_ = (call);                                                     \
+        if (bpnn_try_status_ != BPNN_OK)                                                           \
+            return bpnn_try_status_;                                                               \
     } while (0)
 
 #endif

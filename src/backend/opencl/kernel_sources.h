@@ -6,9 +6,9 @@
 #include <stddef.h>
 
 typedef struct opencl_kernel_source {
-    const char *name;   /* file name, e.g. "network.cl" */
-    const char *text;   /* NUL-terminated */
-    size_t length;      /* without the NUL */
+    const char *name; /* file name, e.g. "network.cl" */
+    const char *text; /* NUL-terminated */
+    size_t length;    /* without the NUL */
 } opencl_kernel_source;
 
 extern const opencl_kernel_source opencl_kernel_sources[];

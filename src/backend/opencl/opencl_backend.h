@@ -43,16 +43,16 @@
 typedef struct opencl_device_info {
     int platform_index;
     int device_index;
-    char spec[32];              /* "opencl:P:D" */
+    char spec[32]; /* "opencl:P:D" */
     char name[128];
     char vendor[128];
-    const char *type;           /* "GPU", "CPU", "accelerator", "other" */
+    const char *type; /* "GPU", "CPU", "accelerator", "other" */
     int is_gpu;
     unsigned compute_units;
-    uint64_t global_memory;     /* bytes */
-    uint64_t max_allocation;    /* bytes, CL_DEVICE_MAX_MEM_ALLOC_SIZE */
-    int fp64;                   /* cl_khr_fp64 (as the simulation above sees it) */
-    char device_version[128];   /* "OpenCL 3.0 PoCL ..." */
+    uint64_t global_memory;   /* bytes */
+    uint64_t max_allocation;  /* bytes, CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    int fp64;                 /* cl_khr_fp64 (as the simulation above sees it) */
+    char device_version[128]; /* "OpenCL 3.0 PoCL ..." */
     char driver_version[64];
     char platform_name[128];
     char platform_version[128];

@@ -38,14 +38,14 @@ extern const char *const opencl_kernel_names[K_COUNT];
 struct backend_buffer {
     cl_mem mem;
     backend_buffer_kind kind;
-    size_t count;          /* elements */
+    size_t count; /* elements */
     size_t bytes;
     backend_buffer *prev, *next; /* live buffers, released on destroy */
 };
 
 /* Profiling: events whose times are added to the stats once they complete. */
 typedef struct opencl_timed_event {
-    cl_event start;  /* a marker before a GEMM (NULL for our kernels) */
+    cl_event start; /* a marker before a GEMM (NULL for our kernels) */
     cl_event end;
     int is_gemm;
 } opencl_timed_event;
@@ -61,7 +61,7 @@ typedef struct opencl_gemm_size_entry {
 } opencl_gemm_size_entry;
 
 typedef struct opencl_backend {
-    backend base;             /* first: a backend* is an opencl_backend* */
+    backend base; /* first: a backend* is an opencl_backend* */
     opencl_device_info info;
     cl_platform_id platform;
     cl_device_id device;
@@ -71,8 +71,8 @@ typedef struct opencl_backend {
     cl_kernel kernels[K_COUNT];
     size_t local_size[K_COUNT];
 
-    int acc_double;           /* reductions accumulate in double */
-    size_t real_size;         /* sizeof(REAL) on the device */
+    int acc_double;   /* reductions accumulate in double */
+    size_t real_size; /* sizeof(REAL) on the device */
 
     /* Reduction partials: reduce_groups accumulators, then the result slot. */
     cl_mem partial;

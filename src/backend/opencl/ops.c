@@ -22,9 +22,21 @@ typedef struct karg {
     const void *value; /* NULL: __local space of `size` bytes */
 } karg;
 
-#define ARG_U(x) {sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(x)}}
-#define ARG_MEM(view) {sizeof(cl_mem), &(view).buffer->mem}
-#define ARG_LOCAL(bytes) {(bytes), NULL}
+#define ARG_U(x)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_ulong), &(cl_ulong)                                                              \
+        {                                                                                          \
+            (cl_ulong)(x)                                                                          \
+        }                                                                                          \
+    }
+#define ARG_MEM(view)                                                                              \
+    {                                                                                              \
+        sizeof(cl_mem), &(view).buffer->mem                                                        \
+    }
+#define ARG_LOCAL(bytes)                                                                           \
+    {                                                                                              \
+        (bytes), NULL                                                                              \
+    }
 
 /* A REAL (or term_t) scalar in the device's width; the slot outlives the launch. */
 typedef union scalar_slot {
@@ -112,8 +124,7 @@ bpnn_status opencl_harvest_events(opencl_backend *cl)
     return status;
 }
 
-static bpnn_status set_args(opencl_backend *cl, opencl_kernel_id id, const karg *args,
-                            size_t count)
+static bpnn_status set_args(opencl_backend *cl, opencl_kernel_id id, const karg *args, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         cl_int err = clSetKernelArg(cl->kernels[id], (cl_uint)i, args[i].size, args[i].value);
@@ -156,16 +167,17 @@ static bpnn_status launch_items(opencl_backend *cl, opencl_kernel_id id, const k
 
 /* A view must lie inside its buffer: a bad offset from the core would otherwise
  * write past the buffer on the device, silently. */
-static bpnn_status check_view(const opencl_backend *cl, const char *op, backend_view v,
-                              size_t span, backend_buffer_kind kind)
+static bpnn_status check_view(const opencl_backend *cl, const char *op, backend_view v, size_t span,
+                              backend_buffer_kind kind)
 {
     if (!v.buffer)
         return bpnn_fail(BPNN_ERR_RUNTIME, "internal error: %s: no buffer: on %s", op,
                          cl->info.spec);
     if (v.buffer->kind != kind)
-        return bpnn_fail(BPNN_ERR_RUNTIME, "internal error: %s: %s buffer given where %s is expected: on %s",
-                         op, v.buffer->kind == BACKEND_INDEX ? "an index" : "a REAL",
-                         kind == BACKEND_INDEX ? "an index buffer" : "a REAL buffer", cl->info.spec);
+        return bpnn_fail(
+            BPNN_ERR_RUNTIME, "internal error: %s: %s buffer given where %s is expected: on %s", op,
+            v.buffer->kind == BACKEND_INDEX ? "an index" : "a REAL",
+            kind == BACKEND_INDEX ? "an index buffer" : "a REAL buffer", cl->info.spec);
     if (span > 0 && (v.offset > v.buffer->count || span > v.buffer->count - v.offset))
         return bpnn_fail(BPNN_ERR_RUNTIME,
                          "internal error: %s: elements %zu..%zu outside a buffer of %zu: on %s", op,
@@ -287,8 +299,8 @@ static bpnn_status ocl_upload(backend *be, backend_view dst, size_t count, const
             for (size_t i = 0; i < n; i++)
                 staging[i] = (cl_float)src[done + i];
             err = clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE,
-                                       (dst.offset + done) * sizeof(cl_float),
-                                       n * sizeof(cl_float), staging, 0, NULL, NULL);
+                                       (dst.offset + done) * sizeof(cl_float), n * sizeof(cl_float),
+                                       staging, 0, NULL, NULL);
         }
         free(staging);
     }
@@ -306,9 +318,9 @@ static bpnn_status ocl_download(backend *be, backend_view src, size_t count, dou
         return BPNN_OK;
     cl_int err = CL_SUCCESS;
     if (be->precision == BPNN_F64) {
-        err = clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE,
-                                  src.offset * sizeof(cl_double), count * sizeof(cl_double), dst,
-                                  0, NULL, NULL);
+        err =
+            clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE, src.offset * sizeof(cl_double),
+                                count * sizeof(cl_double), dst, 0, NULL, NULL);
     } else {
         size_t chunk = count < STAGING_ELEMENTS ? count : STAGING_ELEMENTS;
         cl_float *staging = malloc(chunk * sizeof *staging);
@@ -330,16 +342,15 @@ static bpnn_status ocl_download(backend *be, backend_view src, size_t count, dou
     return BPNN_OK;
 }
 
-static bpnn_status ocl_upload_index(backend *be, backend_view dst, size_t count,
-                                    const int32_t *src)
+static bpnn_status ocl_upload_index(backend *be, backend_view dst, size_t count, const int32_t *src)
 {
     opencl_backend *cl = opencl_of(be);
     BPNN_TRY(check_view(cl, "upload_index", dst, count, BACKEND_INDEX));
     if (count == 0)
         return BPNN_OK;
-    cl_int err = clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE,
-                                      dst.offset * sizeof(cl_int), count * sizeof(cl_int), src, 0,
-                                      NULL, NULL);
+    cl_int err =
+        clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE, dst.offset * sizeof(cl_int),
+                             count * sizeof(cl_int), src, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return opencl_fail_call(cl, "clEnqueueWriteBuffer(labels)", err);
     be->stats.bytes_to_device += count * sizeof(cl_int);
@@ -352,9 +363,9 @@ static bpnn_status ocl_download_index(backend *be, backend_view src, size_t coun
     BPNN_TRY(check_view(cl, "download_index", src, count, BACKEND_INDEX));
     if (count == 0)
         return BPNN_OK;
-    cl_int err = clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE,
-                                     src.offset * sizeof(cl_int), count * sizeof(cl_int), dst, 0,
-                                     NULL, NULL);
+    cl_int err =
+        clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE, src.offset * sizeof(cl_int),
+                            count * sizeof(cl_int), dst, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return opencl_fail_call(cl, "clEnqueueReadBuffer(labels)", err);
     be->stats.bytes_from_device += count * sizeof(cl_int);
@@ -365,17 +376,15 @@ static bpnn_status ocl_download_index(backend *be, backend_view src, size_t coun
 
 /* What CLBlast needs as temp space for this call (0 on the direct path); the
  * core repeats a handful of shapes, so the answers are remembered. */
-static bpnn_status gemm_temp_size(opencl_backend *cl, int trans_a, int trans_b, size_t m,
-                                  size_t n, size_t k, size_t a_offset, size_t lda,
-                                  size_t b_offset, size_t ldb, size_t c_offset, size_t ldc,
-                                  size_t *bytes)
+static bpnn_status gemm_temp_size(opencl_backend *cl, int trans_a, int trans_b, size_t m, size_t n,
+                                  size_t k, size_t a_offset, size_t lda, size_t b_offset,
+                                  size_t ldb, size_t c_offset, size_t ldc, size_t *bytes)
 {
     for (size_t i = 0; i < OPENCL_GEMM_SIZE_CACHE; i++) {
         const opencl_gemm_size_entry *e = &cl->gemm_sizes[i];
-        if (e->used && e->trans_a == trans_a && e->trans_b == trans_b && e->m == m &&
-            e->n == n && e->k == k && e->a_offset == a_offset && e->lda == lda &&
-            e->b_offset == b_offset && e->ldb == ldb && e->c_offset == c_offset &&
-            e->ldc == ldc) {
+        if (e->used && e->trans_a == trans_a && e->trans_b == trans_b && e->m == m && e->n == n &&
+            e->k == k && e->a_offset == a_offset && e->lda == lda && e->b_offset == b_offset &&
+            e->ldb == ldb && e->c_offset == c_offset && e->ldc == ldc) {
             *bytes = e->bytes;
             return BPNN_OK;
         }
@@ -398,8 +407,8 @@ static bpnn_status gemm_temp_size(opencl_backend *cl, int trans_a, int trans_b, 
         return opencl_fail_clblast(cl, call, s);
     opencl_gemm_size_entry *e = &cl->gemm_sizes[cl->gemm_sizes_next];
     cl->gemm_sizes_next = (cl->gemm_sizes_next + 1) % OPENCL_GEMM_SIZE_CACHE;
-    *e = (opencl_gemm_size_entry){1, trans_a, trans_b, m, n, k, a_offset, lda,
-                                  b_offset, ldb, c_offset, ldc, size};
+    *e = (opencl_gemm_size_entry){1,   trans_a,  trans_b, m,        n,   k,   a_offset,
+                                  lda, b_offset, ldb,     c_offset, ldc, size};
     *bytes = size;
     return BPNN_OK;
 }
@@ -427,16 +436,16 @@ static bpnn_status ocl_gemm(backend *be, int trans_a, int trans_b, size_t m, siz
     if (k == 0) { /* C = beta C, as BLAS does; CLBlast refuses k = 0 */
         BPNN_TRY(check_view(cl, "gemm", c, (m - 1) * ldc + n, BACKEND_REAL));
         scalar_slot s;
-        karg args[] = {ARG_U(m), ARG_U(n), real_arg(cl, &s, beta), ARG_MEM(c), ARG_U(c.offset),
-                       ARG_U(ldc)};
+        karg args[] = {ARG_U(m),   ARG_U(n),        real_arg(cl, &s, beta),
+                       ARG_MEM(c), ARG_U(c.offset), ARG_U(ldc)};
         return launch_items(cl, K_SCALE_MATRIX, args, 6, m * n);
     }
     BPNN_TRY(check_view(cl, "gemm", a, 0, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "gemm", b, 0, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "gemm", c, 0, BACKEND_REAL));
     size_t need = 0;
-    BPNN_TRY(gemm_temp_size(cl, trans_a, trans_b, m, n, k, a.offset, lda, b.offset, ldb,
-                            c.offset, ldc, &need));
+    BPNN_TRY(gemm_temp_size(cl, trans_a, trans_b, m, n, k, a.offset, lda, b.offset, ldb, c.offset,
+                            ldc, &need));
     if (need > cl->gemm_temp_bytes)
         BPNN_TRY(grow_gemm_temp(cl, need));
 
@@ -450,9 +459,9 @@ static bpnn_status ocl_gemm(backend *be, int trans_a, int trans_b, size_t m, siz
     CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;
     if (be->precision == BPNN_F64)
-        s = CLBlastDgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha,
-                                       a.buffer->mem, a.offset, lda, b.buffer->mem, b.offset, ldb,
-                                       beta, c.buffer->mem, c.offset, ldc, &cl->queue,
+        s = CLBlastDgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a.buffer->mem,
+                                       a.offset, lda, b.buffer->mem, b.offset, ldb, beta,
+                                       c.buffer->mem, c.offset, ldc, &cl->queue,
                                        be->profiling ? &event : NULL, cl->gemm_temp);
     else
         s = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, (float)alpha,
@@ -466,8 +475,8 @@ static bpnn_status ocl_gemm(backend *be, int trans_a, int trans_b, size_t m, siz
             clReleaseEvent(event);
         char call[160];
         snprintf(call, sizeof call, "CLBlast%cgemmWithTempBuffer(%c%c, m=%zu n=%zu k=%zu)",
-                 be->precision == BPNN_F64 ? 'D' : 'S', trans_a ? 'T' : 'N', trans_b ? 'T' : 'N',
-                 m, n, k);
+                 be->precision == BPNN_F64 ? 'D' : 'S', trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m,
+                 n, k);
         return opencl_fail_clblast(cl, call, s);
     }
     be->stats.gemm_calls++;
@@ -490,9 +499,9 @@ static bpnn_status ocl_bias_sigmoid(backend *be, size_t rows, size_t cols, backe
     BPNN_TRY(check_view(cl, "bias_sigmoid", bias, (cols - 1) * bias_stride + 1, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "bias_sigmoid", z, items, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "bias_sigmoid", a, items, BACKEND_REAL));
-    karg args[] = {ARG_U(rows),      ARG_U(cols),     ARG_MEM(bias), ARG_U(bias.offset),
-                   ARG_U(bias_stride), ARG_MEM(z),    ARG_U(z.offset), ARG_MEM(a),
-                   ARG_U(a.offset)};
+    karg args[] = {ARG_U(rows),        ARG_U(cols),        ARG_MEM(bias),
+                   ARG_U(bias.offset), ARG_U(bias_stride), ARG_MEM(z),
+                   ARG_U(z.offset),    ARG_MEM(a),         ARG_U(a.offset)};
     return launch_items(cl, K_BIAS_SIGMOID, args, 9, items);
 }
 
@@ -506,9 +515,8 @@ static bpnn_status ocl_output_delta(backend *be, size_t rows, size_t classes, ba
     BPNN_TRY(check_view(cl, "output_delta", h, items, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "output_delta", labels, rows, BACKEND_INDEX));
     BPNN_TRY(check_view(cl, "output_delta", delta, items, BACKEND_REAL));
-    karg args[] = {ARG_U(rows),          ARG_U(classes), ARG_MEM(h),
-                   ARG_U(h.offset),      ARG_MEM(labels), ARG_U(labels.offset),
-                   ARG_MEM(delta),       ARG_U(delta.offset)};
+    karg args[] = {ARG_U(rows),     ARG_U(classes),       ARG_MEM(h),     ARG_U(h.offset),
+                   ARG_MEM(labels), ARG_U(labels.offset), ARG_MEM(delta), ARG_U(delta.offset)};
     return launch_items(cl, K_OUTPUT_DELTA, args, 8, items);
 }
 
@@ -520,8 +528,7 @@ static bpnn_status ocl_sigmoid_gradient_mul(backend *be, size_t count, backend_v
         return BPNN_OK;
     BPNN_TRY(check_view(cl, "sigmoid_gradient_mul", a, count, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "sigmoid_gradient_mul", delta, count, BACKEND_REAL));
-    karg args[] = {ARG_U(count), ARG_MEM(a), ARG_U(a.offset), ARG_MEM(delta),
-                   ARG_U(delta.offset)};
+    karg args[] = {ARG_U(count), ARG_MEM(a), ARG_U(a.offset), ARG_MEM(delta), ARG_U(delta.offset)};
     return launch_items(cl, K_SIGMOID_GRADIENT_MUL, args, 5, count);
 }
 
@@ -560,8 +567,13 @@ static bpnn_status ocl_regularize_add(backend *be, size_t rows, size_t cols, bac
     BPNN_TRY(check_view(cl, "regularize_add", theta, items, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "regularize_add", grad, items, BACKEND_REAL));
     scalar_slot s;
-    karg args[] = {ARG_U(rows),     ARG_U(cols),         ARG_MEM(theta), ARG_U(theta.offset),
-                   real_arg(cl, &s, coef), ARG_MEM(grad), ARG_U(grad.offset)};
+    karg args[] = {ARG_U(rows),
+                   ARG_U(cols),
+                   ARG_MEM(theta),
+                   ARG_U(theta.offset),
+                   real_arg(cl, &s, coef),
+                   ARG_MEM(grad),
+                   ARG_U(grad.offset)};
     return launch_items(cl, K_REGULARIZE_ADD, args, 7, items);
 }
 
@@ -573,8 +585,8 @@ static bpnn_status ocl_argmax_rows(backend *be, size_t rows, size_t classes, bac
         return BPNN_OK;
     BPNN_TRY(check_view(cl, "argmax_rows", h, rows * classes, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "argmax_rows", classes_out, rows, BACKEND_INDEX));
-    karg args[] = {ARG_U(rows), ARG_U(classes), ARG_MEM(h), ARG_U(h.offset),
-                   ARG_MEM(classes_out), ARG_U(classes_out.offset)};
+    karg args[] = {ARG_U(rows),     ARG_U(classes),       ARG_MEM(h),
+                   ARG_U(h.offset), ARG_MEM(classes_out), ARG_U(classes_out.offset)};
     return launch_items(cl, K_ARGMAX_ROWS, args, 6, rows);
 }
 
@@ -673,8 +685,8 @@ static bpnn_status ocl_update(backend *be, const backend_update *u, size_t n, ba
 
 /* Runs pass 1 (`args` then the partial buffer and the scratch space) over `items`
  * terms, pass 2 over the partials, and reads back the one result. */
-static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args,
-                          size_t arg_count, size_t items, int is_max, double *out)
+static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args, size_t arg_count,
+                          size_t items, int is_max, double *out)
 {
     *out = 0;
     if (items == 0)
@@ -690,13 +702,15 @@ static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args
 
     opencl_kernel_id pass2 = is_max ? K_MAX_ABS_FINAL : K_SUM_FINAL;
     size_t local2 = cl->local_size[pass2];
-    karg final_args[] = {ARG_U(groups), ARG_U(cl->reduce_groups),
-                         {sizeof(cl_mem), &cl->partial}, ARG_LOCAL(local2 * element)};
+    karg final_args[] = {ARG_U(groups),
+                         ARG_U(cl->reduce_groups),
+                         {sizeof(cl_mem), &cl->partial},
+                         ARG_LOCAL(local2 * element)};
     BPNN_TRY(launch(cl, pass2, final_args, 4, local2, local2));
 
     unsigned char bytes[ACC_BYTES];
-    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE,
-                                     cl->reduce_groups * element, element, bytes, 0, NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE, cl->reduce_groups * element,
+                                     element, bytes, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         char call[96];
         snprintf(call, sizeof call, "clEnqueueReadBuffer(%s result)", opencl_kernel_names[pass1]);
@@ -736,8 +750,8 @@ static bpnn_status ocl_logistic_loss(backend *be, size_t rows, size_t classes, b
     *out = 0;
     BPNN_TRY(check_view(cl, "logistic_loss", z, rows * classes, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "logistic_loss", labels, rows, BACKEND_INDEX));
-    karg args[8] = {ARG_U(rows),     ARG_U(classes),      ARG_MEM(z),
-                    ARG_U(z.offset), ARG_MEM(labels),     ARG_U(labels.offset)};
+    karg args[8] = {ARG_U(rows),     ARG_U(classes),  ARG_MEM(z),
+                    ARG_U(z.offset), ARG_MEM(labels), ARG_U(labels.offset)};
     return reduce(cl, K_LOGISTIC_LOSS_PARTIAL, args, 6, rows * classes, 0, out);
 }
 
@@ -825,14 +839,13 @@ static bpnn_status ocl_copy(backend *be, size_t n, backend_view x, backend_view 
     cl_event event = NULL;
     cl_event *ev = be->profiling ? &event : NULL;
     if (be->precision == BPNN_F64)
-        return clblast_done(cl,
-                            CLBlastDcopy(n, x.buffer->mem, x.offset, 1, y.buffer->mem, y.offset, 1,
-                                         &cl->queue, ev),
-                            "CLBlastDcopy", event);
-    return clblast_done(cl,
-                        CLBlastScopy(n, x.buffer->mem, x.offset, 1, y.buffer->mem, y.offset, 1,
-                                     &cl->queue, ev),
-                        "CLBlastScopy", event);
+        return clblast_done(
+            cl,
+            CLBlastDcopy(n, x.buffer->mem, x.offset, 1, y.buffer->mem, y.offset, 1, &cl->queue, ev),
+            "CLBlastDcopy", event);
+    return clblast_done(
+        cl, CLBlastScopy(n, x.buffer->mem, x.offset, 1, y.buffer->mem, y.offset, 1, &cl->queue, ev),
+        "CLBlastScopy", event);
 }
 
 static bpnn_status ocl_finish(backend *be)
@@ -851,8 +864,8 @@ bpnn_status opencl_ops_init(opencl_backend *cl)
     /* Enough groups to fill the device, few enough that pass 2 is one group's work. */
     size_t groups = (size_t)cl->info.compute_units * 8;
     cl->reduce_groups = groups < 8 ? 8 : groups > 256 ? 256 : groups;
-    BPNN_TRY(create_mem(cl, (cl->reduce_groups + 1) * ACC_BYTES, "the reduction buffer",
-                        &cl->partial));
+    BPNN_TRY(
+        create_mem(cl, (cl->reduce_groups + 1) * ACC_BYTES, "the reduction buffer", &cl->partial));
     /* Never NULL: CLBlast would then allocate a temp buffer per call. */
     BPNN_TRY(grow_gemm_temp(cl, 4096));
     return BPNN_OK;

@@ -37,9 +37,8 @@ const char *const opencl_kernel_names[K_COUNT] = {
 const char *opencl_error_name(cl_int error)
 {
     switch (error) {
-#define NAME(code) \
-    case code:     \
-        return #code
+#define NAME(code)                                                                                 \
+    case code: return #code
         NAME(CL_SUCCESS);
         NAME(CL_DEVICE_NOT_FOUND);
         NAME(CL_DEVICE_NOT_AVAILABLE);
@@ -100,74 +99,43 @@ const char *opencl_error_name(cl_int error)
         NAME(CL_INVALID_LINKER_OPTIONS);
         NAME(CL_INVALID_DEVICE_PARTITION_COUNT);
 #undef NAME
-    case -1001:
-        return "CL_PLATFORM_NOT_FOUND_KHR";
-    default:
-        return "unknown OpenCL error";
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    default: return "unknown OpenCL error";
     }
 }
 
 const char *opencl_clblast_status_name(int status)
 {
     switch (status) {
-    case CLBlastNotImplemented:
-        return "CLBlastNotImplemented";
-    case CLBlastInvalidMatrixA:
-        return "CLBlastInvalidMatrixA";
-    case CLBlastInvalidMatrixB:
-        return "CLBlastInvalidMatrixB";
-    case CLBlastInvalidMatrixC:
-        return "CLBlastInvalidMatrixC";
-    case CLBlastInvalidVectorX:
-        return "CLBlastInvalidVectorX";
-    case CLBlastInvalidVectorY:
-        return "CLBlastInvalidVectorY";
-    case CLBlastInvalidDimension:
-        return "CLBlastInvalidDimension";
-    case CLBlastInvalidLeadDimA:
-        return "CLBlastInvalidLeadDimA";
-    case CLBlastInvalidLeadDimB:
-        return "CLBlastInvalidLeadDimB";
-    case CLBlastInvalidLeadDimC:
-        return "CLBlastInvalidLeadDimC";
-    case CLBlastInvalidIncrementX:
-        return "CLBlastInvalidIncrementX";
-    case CLBlastInvalidIncrementY:
-        return "CLBlastInvalidIncrementY";
-    case CLBlastInsufficientMemoryA:
-        return "CLBlastInsufficientMemoryA";
-    case CLBlastInsufficientMemoryB:
-        return "CLBlastInsufficientMemoryB";
-    case CLBlastInsufficientMemoryC:
-        return "CLBlastInsufficientMemoryC";
-    case CLBlastInsufficientMemoryX:
-        return "CLBlastInsufficientMemoryX";
-    case CLBlastInsufficientMemoryY:
-        return "CLBlastInsufficientMemoryY";
-    case CLBlastInsufficientMemoryTemp:
-        return "CLBlastInsufficientMemoryTemp";
-    case CLBlastInvalidBatchCount:
-        return "CLBlastInvalidBatchCount";
-    case CLBlastInvalidOverrideKernel:
-        return "CLBlastInvalidOverrideKernel";
-    case CLBlastMissingOverrideParameter:
-        return "CLBlastMissingOverrideParameter";
-    case CLBlastInvalidLocalMemUsage:
-        return "CLBlastInvalidLocalMemUsage";
-    case CLBlastNoHalfPrecision:
-        return "CLBlastNoHalfPrecision";
-    case CLBlastNoDoublePrecision:
-        return "CLBlastNoDoublePrecision";
-    case CLBlastInvalidVectorScalar:
-        return "CLBlastInvalidVectorScalar";
-    case CLBlastInsufficientMemoryScalar:
-        return "CLBlastInsufficientMemoryScalar";
-    case CLBlastDatabaseError:
-        return "CLBlastDatabaseError";
-    case CLBlastUnknownError:
-        return "CLBlastUnknownError";
-    case CLBlastUnexpectedError:
-        return "CLBlastUnexpectedError";
+    case CLBlastNotImplemented: return "CLBlastNotImplemented";
+    case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
+    case CLBlastInvalidMatrixB: return "CLBlastInvalidMatrixB";
+    case CLBlastInvalidMatrixC: return "CLBlastInvalidMatrixC";
+    case CLBlastInvalidVectorX: return "CLBlastInvalidVectorX";
+    case CLBlastInvalidVectorY: return "CLBlastInvalidVectorY";
+    case CLBlastInvalidDimension: return "CLBlastInvalidDimension";
+    case CLBlastInvalidLeadDimA: return "CLBlastInvalidLeadDimA";
+    case CLBlastInvalidLeadDimB: return "CLBlastInvalidLeadDimB";
+    case CLBlastInvalidLeadDimC: return "CLBlastInvalidLeadDimC";
+    case CLBlastInvalidIncrementX: return "CLBlastInvalidIncrementX";
+    case CLBlastInvalidIncrementY: return "CLBlastInvalidIncrementY";
+    case CLBlastInsufficientMemoryA: return "CLBlastInsufficientMemoryA";
+    case CLBlastInsufficientMemoryB: return "CLBlastInsufficientMemoryB";
+    case CLBlastInsufficientMemoryC: return "CLBlastInsufficientMemoryC";
+    case CLBlastInsufficientMemoryX: return "CLBlastInsufficientMemoryX";
+    case CLBlastInsufficientMemoryY: return "CLBlastInsufficientMemoryY";
+    case CLBlastInsufficientMemoryTemp: return "CLBlastInsufficientMemoryTemp";
+    case CLBlastInvalidBatchCount: return "CLBlastInvalidBatchCount";
+    case CLBlastInvalidOverrideKernel: return "CLBlastInvalidOverrideKernel";
+    case CLBlastMissingOverrideParameter: return "CLBlastMissingOverrideParameter";
+    case CLBlastInvalidLocalMemUsage: return "CLBlastInvalidLocalMemUsage";
+    case CLBlastNoHalfPrecision: return "CLBlastNoHalfPrecision";
+    case CLBlastNoDoublePrecision: return "CLBlastNoDoublePrecision";
+    case CLBlastInvalidVectorScalar: return "CLBlastInvalidVectorScalar";
+    case CLBlastInsufficientMemoryScalar: return "CLBlastInsufficientMemoryScalar";
+    case CLBlastDatabaseError: return "CLBlastDatabaseError";
+    case CLBlastUnknownError: return "CLBlastUnknownError";
+    case CLBlastUnexpectedError: return "CLBlastUnexpectedError";
     default:
         /* The remaining codes are OpenCL's own. */
         return opencl_error_name((cl_int)status);
@@ -192,8 +160,8 @@ bpnn_status opencl_fail_call(const opencl_backend *cl, const char *call, cl_int 
 bpnn_status opencl_fail_clblast(const opencl_backend *cl, const char *call, int status)
 {
     return bpnn_fail(BPNN_ERR_RUNTIME, "CLBlast call failed: %s returned %s (%d): on %s (%s)%s",
-                     call, opencl_clblast_status_name(status), status, cl->info.spec,
-                     cl->info.name, is_memory_error(status) ? MEMORY_HINT : "");
+                     call, opencl_clblast_status_name(status), status, cl->info.spec, cl->info.name,
+                     is_memory_error(status) ? MEMORY_HINT : "");
 }
 
 /* ---- enumeration ----------------------------------------------------------- */
@@ -218,8 +186,7 @@ static void device_string(cl_device_id device, cl_device_info what, char *out, s
     out[size - 1] = '\0';
 }
 
-static void platform_string(cl_platform_id platform, cl_platform_info what, char *out,
-                            size_t size)
+static void platform_string(cl_platform_id platform, cl_platform_info what, char *out, size_t size)
 {
     out[0] = '\0';
     if (clGetPlatformInfo(platform, what, size, out, NULL) != CL_SUCCESS)
@@ -267,7 +234,7 @@ static void query_device(cl_platform_id platform, cl_device_id device, int p, in
     cl_device_type type = 0;
     clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
-    info->type = info->is_gpu                           ? "GPU"
+    info->type = info->is_gpu                          ? "GPU"
                  : (type & CL_DEVICE_TYPE_ACCELERATOR) ? "accelerator"
                  : (type & CL_DEVICE_TYPE_CPU)         ? "CPU"
                                                        : "other";
@@ -553,8 +520,8 @@ static bpnn_status build_failure(opencl_backend *cl, cl_int err, const char *ori
 {
     size_t log_size = 0;
     char *log = NULL;
-    if (clGetProgramBuildInfo(cl->program, cl->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
-                              &log_size) == CL_SUCCESS &&
+    if (clGetProgramBuildInfo(cl->program, cl->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size) ==
+            CL_SUCCESS &&
         log_size > 0 && (log = malloc(log_size + 1)) != NULL) {
         if (clGetProgramBuildInfo(cl->program, cl->device, CL_PROGRAM_BUILD_LOG, log_size, log,
                                   NULL) != CL_SUCCESS)
@@ -571,12 +538,14 @@ static bpnn_status build_failure(opencl_backend *cl, cl_int err, const char *ori
         if (*c == '\n' || *c == '\r')
             *c = ' ';
     if (length > fits)
-        fprintf(stderr, "bpnn-cl: OpenCL build log for %s on %s (%s):\n%s\n", origin,
-                cl->info.spec, cl->info.name, text);
-    bpnn_status status = bpnn_fail(
-        BPNN_ERR_RUNTIME, "OpenCL kernel build failed: clBuildProgram returned %s (%d) for %s on %s (%s): build log: %s%s",
-        opencl_error_name(err), (int)err, origin, cl->info.spec, cl->info.name, excerpt,
-        length > fits ? " ... (full log on stderr)" : "");
+        fprintf(stderr, "bpnn-cl: OpenCL build log for %s on %s (%s):\n%s\n", origin, cl->info.spec,
+                cl->info.name, text);
+    bpnn_status status =
+        bpnn_fail(BPNN_ERR_RUNTIME,
+                  "OpenCL kernel build failed: clBuildProgram returned %s (%d) for %s on %s (%s): "
+                  "build log: %s%s",
+                  opencl_error_name(err), (int)err, origin, cl->info.spec, cl->info.name, excerpt,
+                  length > fits ? " ... (full log on stderr)" : "");
     free(log);
     return status;
 }
@@ -590,7 +559,8 @@ static bpnn_status build_program(opencl_backend *cl)
     size_t lengths[16];
     const char *texts[16];
     if (opencl_kernel_sources_count > 16)
-        return bpnn_fail(BPNN_ERR_RUNTIME, "too many kernel sources: %zu", opencl_kernel_sources_count);
+        return bpnn_fail(BPNN_ERR_RUNTIME, "too many kernel sources: %zu",
+                         opencl_kernel_sources_count);
     BPNN_TRY(load_sources(dir, loaded, lengths));
     for (size_t i = 0; i < opencl_kernel_sources_count; i++)
         texts[i] = loaded[i] ? loaded[i] : opencl_kernel_sources[i].text;
@@ -693,7 +663,7 @@ static bpnn_status create_backend(const device_entry *entry, bpnn_precision prec
     const char *version = entry->info.device_version;
     const char *space = strchr(version, ' ');
     int version_length = space && strchr(space + 1, ' ') ? (int)(strchr(space + 1, ' ') - version)
-                                                          : (int)strlen(version);
+                                                         : (int)strlen(version);
     if (version_length > 40)
         version_length = 40;
     snprintf(cl->base.description, sizeof cl->base.description, "%.100s, %.*s, driver %.40s",
@@ -803,8 +773,9 @@ bpnn_status opencl_backend_force_gemm_path(backend *be, opencl_gemm_path path)
         cl->device, "GemmRoutine",
         be->precision == BPNN_F64 ? CLBlastPrecisionDouble : CLBlastPrecisionSingle, 1, names,
         values);
-    return s == CLBlastSuccess ? BPNN_OK
-                               : opencl_fail_clblast(cl, "CLBlastOverrideParameters(GemmRoutine)", s);
+    return s == CLBlastSuccess
+               ? BPNN_OK
+               : opencl_fail_clblast(cl, "CLBlastOverrideParameters(GemmRoutine)", s);
 }
 
 size_t opencl_backend_gemm_temp_bytes(const backend *be)
