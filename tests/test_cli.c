@@ -106,10 +106,19 @@ START_TEST(test_train_predict_eval_export)
                          &out, &err),
                      0);
     ck_assert_msg(strstr(out, "\"train_accuracy\": 1.0") != NULL, "%s\n%s", out, err);
-    static const char *const keys[] = {"final_cost", "iterations", "evaluations", "stop_reason",
-                                       "train_seconds", "total_seconds", "\"device\": \"cpu\"",
-                                       "device_name", "\"precision\": \"f32\"", "layers",
-                                       "lambda", "blas_core", "version"};
+    static const char *const keys[] = {"final_cost",
+                                       "iterations",
+                                       "evaluations",
+                                       "stop_reason",
+                                       "train_seconds",
+                                       "total_seconds",
+                                       "\"device\": \"cpu\"",
+                                       "device_name",
+                                       "\"precision\": \"f32\"",
+                                       "layers",
+                                       "lambda",
+                                       "blas_core",
+                                       "version"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         ck_assert_msg(strstr(out, keys[i]) != NULL, "no %s in %s", keys[i], out);
     ck_assert_ptr_null(strstr(out, "test_accuracy")); /* no test set given */
@@ -139,16 +148,15 @@ START_TEST(test_train_predict_eval_export)
     ck_assert_int_eq(run("eval --model model.bpnn --data train.csv --json", &out, &err), 0);
     ck_assert_msg(strstr(out, "\"accuracy\": 1.0") != NULL, "%s", out);
     ck_assert(strstr(out, "per_class_accuracy") && strstr(out, "confusion"));
-    ck_assert_msg(strstr(out, "\"classes\": [\n    \"1\",\n    \"2\",\n    \"3\"") != NULL,
-                  "%s", out);
+    ck_assert_msg(strstr(out, "\"classes\": [\n    \"1\",\n    \"2\",\n    \"3\"") != NULL, "%s",
+                  out);
     ck_assert_int_eq(run("eval --model model.bpnn --data train.csv", &out, &err), 0);
     ck_assert(strstr(out, "accuracy: 100.00%") != NULL);
 
     /* predict without labels: one column */
     write_file("unlabelled.csv", "0.0,2.0\n2.0,0.0\n", 16);
-    ck_assert_int_eq(run("predict --model model.bpnn --data unlabelled.csv --no-labels", &out,
-                         &err),
-                     0);
+    ck_assert_int_eq(
+        run("predict --model model.bpnn --data unlabelled.csv --no-labels", &out, &err), 0);
     ck_assert_msg(strcmp(out, "prediction\n2\n1\n") == 0, "%s", out);
 
     char weights[4200];
@@ -181,8 +189,8 @@ END_TEST
 
 START_TEST(test_help_and_version)
 {
-    static const char *const commands[] = {"train",   "predict", "eval",   "gradcheck",
-                                           "export",  "devices", "verify", "bench"};
+    static const char *const commands[] = {"train",  "predict", "eval",   "gradcheck",
+                                           "export", "devices", "verify", "bench"};
     const char *out;
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         char args[64];
@@ -208,7 +216,8 @@ START_TEST(test_bad_input)
     unsigned char idx[16 + 8] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
     write_file("short-images", idx, sizeof idx); /* 3 images of 4 pixels declared, 2 present */
     write_file("labels", (unsigned char[]){0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 2}, 11);
-    unsigned char images[16 + 6] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1, 9, 8, 7, 6, 5, 4};
+    unsigned char images[16 + 6] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0,
+                                    2, 0, 0, 0, 1, 9, 8, 7, 6, 5, 4};
     write_file("images", images, sizeof images); /* 3 images of 2x1 pixels */
     write_file("labels-typo.csv", "0,1,2\n100000000,3,4\n", 20);
     static const struct {
@@ -452,8 +461,9 @@ START_TEST(test_minibatch_bad_requests)
         {"--lr-schedule linear", "unknown schedule"},
         {"--patience 3", "--patience needs a validation set"},
         {"--val-split 1.5", "out of range: --val-split"},
-        {"--optimizer sgd --beta1 0.8", "--beta1, --beta2 and --epsilon are for --optimizer adam"},
-        {"--optimizer adam --nesterov", "--momentum and --nesterov are for --optimizer momentum"},
+        {"--optimizer sgd --beta1 0.8", "--beta1 is for --optimizer adam, not sgd"},
+        {"--optimizer adam --nesterov", "--nesterov is for --optimizer momentum, not adam"},
+        {"--optimizer cg --history 5", "--history is for --optimizer lbfgs, not cg"},
         {"--val-labels y.idx", "--val-labels needs --val-data"},
         {"--resume missing.ckpt", "cannot read the checkpoint: --resume missing.ckpt"},
         {"--epochs 2 --checkpoint nodir/c.ckpt", "output folder does not exist: --checkpoint"},
@@ -508,8 +518,8 @@ START_TEST(test_kill_and_resume)
     ck_assert_msg(run(args, NULL, &err) == 0, "%s", err);
 
     char command[8192];
-    snprintf(command, sizeof command, "cd %s && exec %s train %s --checkpoint run.ckpt",
-             dir, program, options);
+    snprintf(command, sizeof command, "cd %s && exec %s train %s --checkpoint run.ckpt", dir,
+             program, options);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {

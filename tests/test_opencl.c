@@ -42,10 +42,10 @@ static int opencl_ready(const char *test)
     return 0;
 }
 
-#define REQUIRE_OPENCL()              \
-    do {                              \
-        if (!opencl_ready(__func__))  \
-            return;                   \
+#define REQUIRE_OPENCL()                                                                           \
+    do {                                                                                           \
+        if (!opencl_ready(__func__))                                                               \
+            return;                                                                                \
     } while (0)
 
 static int first_device_has_fp64(void)
@@ -82,8 +82,8 @@ static backend *open_cpu(bpnn_precision precision)
     return be;
 }
 
-#define ck_assert_contains(haystack, needle)                                              \
-    ck_assert_msg(strstr((haystack), (needle)) != NULL, "expected \"%s\" in: %s", (needle), \
+#define ck_assert_contains(haystack, needle)                                                       \
+    ck_assert_msg(strstr((haystack), (needle)) != NULL, "expected \"%s\" in: %s", (needle),        \
                   (haystack))
 
 /* ---- devices and selection ---------------------------------------------------- */
@@ -125,13 +125,14 @@ END_TEST
 START_TEST(test_bad_device_strings)
 {
     REQUIRE_OPENCL();
-    static const char *const bad[] = {"opencl:9:9", "opencl:0:99", "opencl:x", "opencl:0",
-                                      "opencl:0:0:0", "opencl:-1:0", "fpga", "", "GPU"};
+    static const char *const bad[] = {"opencl:9:9",   "opencl:0:99", "opencl:x", "opencl:0",
+                                      "opencl:0:0:0", "opencl:-1:0", "fpga",     "",
+                                      "GPU"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         backend *be = (backend *)1;
         bpnn_status status = bpnn_device_open(bad[i], BPNN_F32, &be);
-        ck_assert_msg(status == BPNN_ERR_INVALID, "--device \"%s\": status %d (%s)", bad[i],
-                      status, bpnn_error_message());
+        ck_assert_msg(status == BPNN_ERR_INVALID, "--device \"%s\": status %d (%s)", bad[i], status,
+                      bpnn_error_message());
         ck_assert_ptr_null(be);
         ck_assert_contains(bpnn_error_message(), bad[i]);
         /* the backend's own parser refuses them too */
@@ -237,14 +238,13 @@ static void print_result(const backend_verify_result *r, void *user)
     verify_tally *t = user;
     t->ops++;
     printf("  %-28s %s  error %-10.3g threshold %-7.0e %s  (%d cases; worst %s)%s%s\n", r->op,
-           bpnn_precision_name(r->precision), r->error, r->threshold,
-           r->passed ? "PASS" : "FAIL", r->cases, r->worst_case, r->status ? ": " : "",
-           r->status ? r->message : "");
+           bpnn_precision_name(r->precision), r->error, r->threshold, r->passed ? "PASS" : "FAIL",
+           r->cases, r->worst_case, r->status ? ": " : "", r->status ? r->message : "");
     if (!r->passed) {
         t->failed++;
         size_t used = strlen(t->failures);
-        snprintf(t->failures + used, sizeof t->failures - used, "%s%s (%.3g: %s)",
-                 used ? ", " : "", r->op, r->error, r->message);
+        snprintf(t->failures + used, sizeof t->failures - used, "%s%s (%.3g: %s)", used ? ", " : "",
+                 r->op, r->error, r->message);
     }
     fflush(stdout);
 }
@@ -394,15 +394,15 @@ START_TEST(test_gemm_edge_sizes)
                 c[i] = NAN; /* beta 0: old contents are not read */
         ck_assert_int_eq(dev->ops->upload(dev, view_at(cc, 0), count, c), BPNN_OK);
         /* k = 0: C = beta C (BLAS semantics; CLBlast itself refuses k = 0) */
-        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 3, 4, 0, 1.0, view_at(a, 0), 1, view_at(b, 0),
-                                        4, beta, view_at(cc, 2), 5),
+        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 3, 4, 0, 1.0, view_at(a, 0), 1, view_at(b, 0), 4,
+                                        beta, view_at(cc, 2), 5),
                          BPNN_OK);
         /* m = 0, n = 0: nothing */
-        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 0, 4, 2, 1.0, view_at(a, 0), 2, view_at(b, 0),
-                                        4, beta, view_at(cc, 2), 5),
+        ck_assert_int_eq(dev->ops->gemm(dev, 0, 0, 0, 4, 2, 1.0, view_at(a, 0), 2, view_at(b, 0), 4,
+                                        beta, view_at(cc, 2), 5),
                          BPNN_OK);
-        ck_assert_int_eq(dev->ops->gemm(dev, 1, 1, 3, 0, 2, 1.0, view_at(a, 0), 3, view_at(b, 0),
-                                        2, beta, view_at(cc, 2), 5),
+        ck_assert_int_eq(dev->ops->gemm(dev, 1, 1, 3, 0, 2, 1.0, view_at(a, 0), 3, view_at(b, 0), 2,
+                                        beta, view_at(cc, 2), 5),
                          BPNN_OK);
         ck_assert_int_eq(dev->ops->download(dev, view_at(cc, 0), count, out), BPNN_OK);
         for (size_t i = 0; i < count; i++) {
@@ -472,12 +472,12 @@ START_TEST(test_stats_and_profiling)
     ck_assert_uint_eq(dev->stats.bytes_from_device, 0);
 
     /* a GEMM and our kernels move nothing; a reduction brings back one scalar */
-    ck_assert_int_eq(dev->ops->gemm(dev, 0, 1, 10, 10, 100, 1.0, view_at(a, 0), 100,
-                                    view_at(a, 0), 100, 0.0, view_at(c, 0), 10),
+    ck_assert_int_eq(dev->ops->gemm(dev, 0, 1, 10, 10, 100, 1.0, view_at(a, 0), 100, view_at(a, 0),
+                                    100, 0.0, view_at(c, 0), 10),
                      BPNN_OK);
-    ck_assert_int_eq(dev->ops->bias_sigmoid(dev, 10, 10, view_at(a, 0), 1, view_at(c, 0),
-                                            view_at(c, 0)),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        dev->ops->bias_sigmoid(dev, 10, 10, view_at(a, 0), 1, view_at(c, 0), view_at(c, 0)),
+        BPNN_OK);
     ck_assert_int_eq(dev->ops->axpy(dev, n, 0.5, view_at(a, 0), view_at(c, 0)), BPNN_OK);
     ck_assert_uint_eq(dev->stats.bytes_from_device, 0);
     double dot;
@@ -998,8 +998,7 @@ END_TEST
 /* ---- through the core: cost, gradient, gradient check, CG ---------------------------- */
 
 /* A deterministic data set: features in [0, 1), labels spread over the classes. */
-static void make_data(size_t rows, size_t features, int classes, uint64_t seed,
-                      bpnn_dataset *data)
+static void make_data(size_t rows, size_t features, int classes, uint64_t seed, bpnn_dataset *data)
 {
     memset(data, 0, sizeof *data);
     data->rows = rows;
@@ -1113,30 +1112,38 @@ START_TEST(test_gradcheck_f64)
 }
 END_TEST
 
-static void train_on(const char *spec, bpnn_precision precision, const int *sizes, int layers,
-                     const bpnn_dataset *data, int max_iter, bpnn_train_result *result,
-                     double **params, size_t *count)
+static void train_with(const char *spec, bpnn_precision precision, const int *sizes, int layers,
+                       const bpnn_dataset *data, const bpnn_train_options *options,
+                       bpnn_train_result *result, double **params, size_t *count)
 {
     backend *be = NULL;
     bpnn_status status = bpnn_device_open(spec, precision, &be);
     ck_assert_msg(status == BPNN_OK, "%s: %s", spec, bpnn_error_message());
     bpnn_model *model = make_model(layers, sizes, precision, 1);
-    bpnn_train_options options;
-    bpnn_train_options_default(&options);
-    options.lambda = 1.0;
-    options.max_iter = max_iter;
     double t0 = bpnn_now();
-    status = bpnn_train(be, model, data, &options, result);
+    status = bpnn_train(be, model, data, options, result);
     ck_assert_msg(status == BPNN_OK, "training on %s: %s", spec, bpnn_error_message());
-    printf("CG on %s %s: %d iterations, %d evaluations, final cost %.17g, %s, %.2f s\n",
-           be->spec, bpnn_precision_name(precision), result->iterations, result->evaluations,
-           result->final_cost, result->stop_reason, bpnn_now() - t0);
+    printf("%s on %s %s: %d iterations, %d evaluations, final cost %.17g, %s%s, %.2f s\n",
+           bpnn_optimizer_name(options->optimizer), be->spec, bpnn_precision_name(precision),
+           result->iterations, result->evaluations, result->final_cost, result->stop_reason,
+           result->streamed ? ", streamed" : "", bpnn_now() - t0);
     *count = model->param_count;
     *params = malloc(model->param_count * sizeof **params);
     ck_assert_ptr_nonnull(*params);
     memcpy(*params, model->params, model->param_count * sizeof **params);
     bpnn_model_free(model);
     bpnn_device_close(be);
+}
+
+static void train_on(const char *spec, bpnn_precision precision, const int *sizes, int layers,
+                     const bpnn_dataset *data, int max_iter, bpnn_train_result *result,
+                     double **params, size_t *count)
+{
+    bpnn_train_options options;
+    bpnn_train_options_default(&options);
+    options.lambda = 1.0;
+    options.max_iter = max_iter;
+    train_with(spec, precision, sizes, layers, data, &options, result, params, count);
 }
 
 START_TEST(test_cg_10_iterations_f64)
@@ -1186,6 +1193,109 @@ START_TEST(test_cg_small_problem_converged)
 }
 END_TEST
 
+/* Mini-batch training on the device follows the CPU path step for step:
+ * the same batches (gathered on the device), the same fused updates. */
+START_TEST(test_minibatch_training_vs_cpu)
+{
+    REQUIRE_OPENCL();
+    const int sizes[] = {40, 17, 6};
+    bpnn_dataset data;
+    make_data(301, 40, 6, 5, &data);
+    static const bpnn_optimizer optimizers[] = {BPNN_OPT_SGD, BPNN_OPT_MOMENTUM, BPNN_OPT_ADAM};
+    int fp64 = first_device_has_fp64();
+    for (int p = fp64 ? 0 : 1; p < 2; p++) {
+        bpnn_precision precision = p == 0 ? BPNN_F64 : BPNN_F32;
+        /* f32: each step's rounding differs a little (reductions in another order) */
+        double tolerance = precision == BPNN_F64 ? 1e-9 : 1e-3;
+        for (size_t i = 0; i < 3; i++) {
+            bpnn_train_options o;
+            bpnn_train_options_default(&o);
+            o.optimizer = optimizers[i];
+            o.nesterov = optimizers[i] == BPNN_OPT_MOMENTUM;
+            o.epochs = 3;
+            o.batch = 32; /* 9 full batches and one of 13 */
+            bpnn_train_result cpu, dev;
+            double *p_cpu, *p_dev;
+            size_t n;
+            train_with("cpu", precision, sizes, 3, &data, &o, &cpu, &p_cpu, &n);
+            train_with("opencl", precision, sizes, 3, &data, &o, &dev, &p_dev, &n);
+            double error = max_rel_error(p_dev, p_cpu, n);
+            printf("%s %s: parameters after 30 steps: max relative difference %.3g\n",
+                   bpnn_optimizer_name(o.optimizer), bpnn_precision_name(precision), error);
+            ck_assert_msg(error <= tolerance, "%s %s: %g", bpnn_optimizer_name(o.optimizer),
+                          bpnn_precision_name(precision), error);
+            ck_assert_int_eq(dev.evaluations, 30);
+            ck_assert_rel(dev.final_cost, cpu.final_cost, tolerance);
+            free(p_cpu);
+            free(p_dev);
+        }
+    }
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+START_TEST(test_lbfgs_vs_cpu)
+{
+    REQUIRE_OPENCL();
+    if (!first_device_has_fp64()) {
+        printf("device without fp64: the f64 L-BFGS comparison does not apply\n");
+        return;
+    }
+    const int sizes[] = {40, 17, 6};
+    bpnn_dataset data;
+    make_data(301, 40, 6, 5, &data);
+    bpnn_train_options o;
+    bpnn_train_options_default(&o);
+    o.optimizer = BPNN_OPT_LBFGS;
+    o.max_iter = 10;
+    bpnn_train_result cpu, dev;
+    double *p_cpu, *p_dev;
+    size_t n;
+    train_with("cpu", BPNN_F64, sizes, 3, &data, &o, &cpu, &p_cpu, &n);
+    train_with("opencl", BPNN_F64, sizes, 3, &data, &o, &dev, &p_dev, &n);
+    ck_assert_int_eq(dev.iterations, cpu.iterations);
+    ck_assert_int_eq(dev.evaluations, cpu.evaluations);
+    ck_assert_rel(dev.final_cost, cpu.final_cost, 1e-10);
+    free(p_cpu);
+    free(p_dev);
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+/* A device pretended to hold a quarter of the data set: mini-batch training
+ * streams the batches from the host and ends where the resident run does. */
+START_TEST(test_streaming_on_device)
+{
+    REQUIRE_OPENCL();
+    const int sizes[] = {200, 17, 6};
+    bpnn_dataset data;
+    make_data(2000, 200, 6, 7, &data);
+    bpnn_train_options o;
+    bpnn_train_options_default(&o);
+    o.optimizer = BPNN_OPT_ADAM;
+    o.epochs = 2;
+    o.batch = 64;
+    bpnn_train_result resident, streamed;
+    double *p_resident, *p_streamed;
+    size_t n;
+    unsetenv("BPNN_DEVICE_MEMORY");
+    train_with("opencl", BPNN_F32, sizes, 3, &data, &o, &resident, &p_resident, &n);
+    char quarter[32];
+    snprintf(quarter, sizeof quarter, "%zu", data.rows * data.features * sizeof(float) / 4);
+    setenv("BPNN_DEVICE_MEMORY", quarter, 1);
+    train_with("opencl", BPNN_F32, sizes, 3, &data, &o, &streamed, &p_streamed, &n);
+    unsetenv("BPNN_DEVICE_MEMORY");
+    ck_assert_int_eq(resident.streamed, 0);
+    ck_assert_int_eq(streamed.streamed, 1);
+    ck_assert_msg(memcmp(p_resident, p_streamed, n * sizeof *p_resident) == 0,
+                  "streamed parameters differ: %g", max_rel_error(p_streamed, p_resident, n));
+    ck_assert_rel(streamed.final_cost, resident.final_cost, 1e-6);
+    free(p_resident);
+    free(p_streamed);
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
 static Suite *opencl_suite(void)
 {
     Suite *s = suite_create("opencl");
@@ -1226,6 +1336,9 @@ static Suite *opencl_suite(void)
     tcase_add_test(core, test_gradcheck_f64);
     tcase_add_test(core, test_cg_10_iterations_f64);
     tcase_add_test(core, test_cg_small_problem_converged);
+    tcase_add_test(core, test_minibatch_training_vs_cpu);
+    tcase_add_test(core, test_lbfgs_vs_cpu);
+    tcase_add_test(core, test_streaming_on_device);
     suite_add_tcase(s, core);
     return s;
 }

@@ -122,6 +122,7 @@ typedef struct train_args {
     int optimizer_given;
     const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
     const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
+    const char *only_for[BPNN_OPT_ADAM + 1]; /* a flag given that one optimizer alone takes */
     double val_split;
     const char *val_data_path, *val_labels_path;
 } train_args;
@@ -173,32 +174,95 @@ static bpnn_status parse_optimizer_option(train_args *a, int code, const char *a
         st = parse_optimizer(arg, &t->optimizer);
         a->optimizer_given = 1;
         break;
-    case OPT_MAX_ITER: parse_int("max-iter", arg, 0, 100000000, &t->max_iter, &st); fullbatch = "--max-iter"; break;
-    case OPT_GTOL: st = cli_parse_double("gtol", arg, 0, 1e12, &t->gtol); fullbatch = "--gtol"; break;
-    case OPT_HISTORY: parse_int("history", arg, 1, 1000, &t->history, &st); fullbatch = "--history"; break;
-    case OPT_EPOCHS: parse_int("epochs", arg, 1, 1000000, &t->epochs, &st); minibatch = "--epochs"; break;
+    case OPT_MAX_ITER:
+        parse_int("max-iter", arg, 0, 100000000, &t->max_iter, &st);
+        fullbatch = "--max-iter";
+        break;
+    case OPT_GTOL:
+        st = cli_parse_double("gtol", arg, 0, 1e12, &t->gtol);
+        fullbatch = "--gtol";
+        break;
+    case OPT_HISTORY:
+        parse_int("history", arg, 1, 1000, &t->history, &st);
+        fullbatch = a->only_for[BPNN_OPT_LBFGS] = "--history";
+        break;
+    case OPT_EPOCHS:
+        parse_int("epochs", arg, 1, 1000000, &t->epochs, &st);
+        minibatch = "--epochs";
+        break;
     case OPT_BATCH:
         st = cli_parse_long("batch", arg, 1, INT32_MAX, &v);
         t->batch = (size_t)v;
         minibatch = "--batch";
         break;
-    case OPT_LR: st = cli_parse_double("lr", arg, 1e-300, 1e300, &t->learning_rate); minibatch = "--lr"; break;
-    case OPT_MOMENTUM: st = cli_parse_double("momentum", arg, 0, 1, &t->momentum); minibatch = "--momentum"; break;
-    case OPT_NESTEROV: t->nesterov = 1; minibatch = "--nesterov"; break;
-    case OPT_BETA1: st = cli_parse_double("beta1", arg, 0, 0.999999999, &t->beta1); minibatch = "--beta1"; break;
-    case OPT_BETA2: st = cli_parse_double("beta2", arg, 0, 0.999999999, &t->beta2); minibatch = "--beta2"; break;
-    case OPT_EPSILON: st = cli_parse_double("epsilon", arg, 1e-300, 1, &t->epsilon); minibatch = "--epsilon"; break;
-    case OPT_LR_SCHEDULE: st = parse_schedule(arg, &t->lr_schedule); minibatch = "--lr-schedule"; break;
-    case OPT_LR_STEP: parse_int("lr-step", arg, 1, 1000000, &t->lr_step_epochs, &st); minibatch = "--lr-step"; break;
-    case OPT_LR_DECAY: st = cli_parse_double("lr-decay", arg, 0, 1, &t->lr_decay); minibatch = "--lr-decay"; break;
-    case OPT_WARMUP: parse_int("warmup", arg, 0, 1000000, &t->warmup_epochs, &st); minibatch = "--warmup"; break;
-    case OPT_VAL_SPLIT: st = cli_parse_double("val-split", arg, 1e-9, 0.999999, &a->val_split); minibatch = "--val-split"; break;
-    case OPT_VAL_DATA: a->val_data_path = arg; minibatch = "--val-data"; break;
-    case OPT_VAL_LABELS: a->val_labels_path = arg; minibatch = "--val-labels"; break;
-    case OPT_PATIENCE: parse_int("patience", arg, 1, 1000000, &t->patience, &st); minibatch = "--patience"; break;
-    case OPT_CHECKPOINT: t->checkpoint_path = arg; minibatch = "--checkpoint"; break;
-    case OPT_CHECKPOINT_EVERY: parse_int("checkpoint-every", arg, 1, 1000000, &t->checkpoint_every, &st); minibatch = "--checkpoint-every"; break;
-    case OPT_RESUME: t->resume_path = arg; minibatch = "--resume"; break;
+    case OPT_LR:
+        st = cli_parse_double("lr", arg, 1e-300, 1e300, &t->learning_rate);
+        minibatch = "--lr";
+        break;
+    case OPT_MOMENTUM:
+        st = cli_parse_double("momentum", arg, 0, 1, &t->momentum);
+        minibatch = a->only_for[BPNN_OPT_MOMENTUM] = "--momentum";
+        break;
+    case OPT_NESTEROV:
+        t->nesterov = 1;
+        minibatch = a->only_for[BPNN_OPT_MOMENTUM] = "--nesterov";
+        break;
+    case OPT_BETA1:
+        st = cli_parse_double("beta1", arg, 0, 0.999999999, &t->beta1);
+        minibatch = a->only_for[BPNN_OPT_ADAM] = "--beta1";
+        break;
+    case OPT_BETA2:
+        st = cli_parse_double("beta2", arg, 0, 0.999999999, &t->beta2);
+        minibatch = a->only_for[BPNN_OPT_ADAM] = "--beta2";
+        break;
+    case OPT_EPSILON:
+        st = cli_parse_double("epsilon", arg, 1e-300, 1, &t->epsilon);
+        minibatch = a->only_for[BPNN_OPT_ADAM] = "--epsilon";
+        break;
+    case OPT_LR_SCHEDULE:
+        st = parse_schedule(arg, &t->lr_schedule);
+        minibatch = "--lr-schedule";
+        break;
+    case OPT_LR_STEP:
+        parse_int("lr-step", arg, 1, 1000000, &t->lr_step_epochs, &st);
+        minibatch = "--lr-step";
+        break;
+    case OPT_LR_DECAY:
+        st = cli_parse_double("lr-decay", arg, 0, 1, &t->lr_decay);
+        minibatch = "--lr-decay";
+        break;
+    case OPT_WARMUP:
+        parse_int("warmup", arg, 0, 1000000, &t->warmup_epochs, &st);
+        minibatch = "--warmup";
+        break;
+    case OPT_VAL_SPLIT:
+        st = cli_parse_double("val-split", arg, 1e-9, 0.999999, &a->val_split);
+        minibatch = "--val-split";
+        break;
+    case OPT_VAL_DATA:
+        a->val_data_path = arg;
+        minibatch = "--val-data";
+        break;
+    case OPT_VAL_LABELS:
+        a->val_labels_path = arg;
+        minibatch = "--val-labels";
+        break;
+    case OPT_PATIENCE:
+        parse_int("patience", arg, 1, 1000000, &t->patience, &st);
+        minibatch = "--patience";
+        break;
+    case OPT_CHECKPOINT:
+        t->checkpoint_path = arg;
+        minibatch = "--checkpoint";
+        break;
+    case OPT_CHECKPOINT_EVERY:
+        parse_int("checkpoint-every", arg, 1, 1000000, &t->checkpoint_every, &st);
+        minibatch = "--checkpoint-every";
+        break;
+    case OPT_RESUME:
+        t->resume_path = arg;
+        minibatch = "--resume";
+        break;
     default: *handled = 0;
     }
     if (minibatch && !a->minibatch_flag)
@@ -225,13 +289,11 @@ static bpnn_status resolve_optimizer(train_args *a)
                          "%s is for the mini-batch optimizers (sgd, momentum, adam), not "
                          "--optimizer %s",
                          a->minibatch_flag, bpnn_optimizer_name(t->optimizer));
-    if (t->history != 10 && t->optimizer != BPNN_OPT_LBFGS)
-        return bpnn_fail(BPNN_ERR_INVALID, "--history is for --optimizer lbfgs");
-    if ((t->momentum != 0.9 || t->nesterov) && t->optimizer != BPNN_OPT_MOMENTUM)
-        return bpnn_fail(BPNN_ERR_INVALID, "--momentum and --nesterov are for --optimizer momentum");
-    if ((t->beta1 != 0.9 || t->beta2 != 0.999 || t->epsilon != 1e-8) &&
-        t->optimizer != BPNN_OPT_ADAM)
-        return bpnn_fail(BPNN_ERR_INVALID, "--beta1, --beta2 and --epsilon are for --optimizer adam");
+    for (int o = BPNN_OPT_CG; o <= BPNN_OPT_ADAM; o++)
+        if (a->only_for[o] && t->optimizer != (bpnn_optimizer)o)
+            return bpnn_fail(BPNN_ERR_INVALID, "%s is for --optimizer %s, not %s", a->only_for[o],
+                             bpnn_optimizer_name((bpnn_optimizer)o),
+                             bpnn_optimizer_name(t->optimizer));
     if (a->val_split > 0 && a->val_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--val-split and --val-data exclude each other");
     if (a->val_labels_path && !a->val_data_path)
@@ -272,7 +334,9 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         switch (code) {
         case OPT_HELP: fputs(help, stdout); exit(0);
         case OPT_LAYERS: BPNN_TRY(cli_parse_layers(optarg, &a->layer_count, a->sizes)); break;
-        case OPT_LAMBDA: BPNN_TRY(cli_parse_double("lambda", optarg, 0, 1e12, &a->train.lambda)); break;
+        case OPT_LAMBDA:
+            BPNN_TRY(cli_parse_double("lambda", optarg, 0, 1e12, &a->train.lambda));
+            break;
         case OPT_SEED:
             BPNN_TRY(cli_parse_long("seed", optarg, 0, LONG_MAX, &v));
             a->seed = (uint64_t)v;
@@ -337,12 +401,12 @@ static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int 
                          "sizes do not match: the output layer has %d unit; a classifier needs "
                          "at least 2 classes",
                          last);
-    return bpnn_dataset_check_labels(train, last, a->data.data_path ? a->data.data_path
-                                                                    : "Fashion-MNIST train");
+    return bpnn_dataset_check_labels(train, last,
+                                     a->data.data_path ? a->data.data_path : "Fashion-MNIST train");
 }
 
-static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model,
-                            const bpnn_dataset *data, double *out)
+static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model, const bpnn_dataset *data,
+                            double *out)
 {
     int32_t *classes = malloc((data->rows ? data->rows : 1) * sizeof *classes);
     if (!classes)
@@ -374,8 +438,8 @@ static void print_stats(const bpnn_device *device, const bpnn_train_result *resu
             (unsigned long long)result->optimizer_transfer_bytes,
             result->iterations ? (double)result->optimizer_transfer_bytes / result->iterations
                                : 0.0,
-            (unsigned long long)s->gemm_calls, s->gemm_seconds,
-            (unsigned long long)s->kernel_calls, s->kernel_seconds);
+            (unsigned long long)s->gemm_calls, s->gemm_seconds, (unsigned long long)s->kernel_calls,
+            s->kernel_seconds);
 }
 
 static json_t *layers_json(const bpnn_model *model)
@@ -464,11 +528,11 @@ static void print_plan(const train_run *r)
     fprintf(stderr, "device %s: %s (%s)\n", bpnn_device_spec(r->device),
             bpnn_device_name(r->device), bpnn_device_description(r->device));
     if (bpnn_device_blas_core(r->device) && blas_core_is_weaker())
-        fprintf(stderr, "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
-                        "CPU allows (%s)\n",
+        fprintf(stderr,
+                "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
+                "CPU allows (%s)\n",
                 bpnn_blas_core(), blas_core_from_cpuid());
-    fprintf(stderr, "data: %zu training samples x %zu features", r->train.rows,
-            r->train.features);
+    fprintf(stderr, "data: %zu training samples x %zu features", r->train.rows, r->train.features);
     if (r->has_val)
         fprintf(stderr, ", %zu validation samples", r->val.rows);
     if (r->has_test)
@@ -479,8 +543,7 @@ static void print_plan(const train_run *r)
     fprintf(stderr, ", %zu parameters, lambda %g, %s, ", r->model->param_count, t->lambda,
             bpnn_precision_name(a->device.precision));
     if (!bpnn_optimizer_is_minibatch(t->optimizer)) {
-        fprintf(stderr, "%s up to %d iterations\n", bpnn_optimizer_name(t->optimizer),
-                t->max_iter);
+        fprintf(stderr, "%s up to %d iterations\n", bpnn_optimizer_name(t->optimizer), t->max_iter);
         return;
     }
     double lr = t->learning_rate > 0 ? t->learning_rate : bpnn_default_learning_rate(t->optimizer);
@@ -498,8 +561,7 @@ static bpnn_status run(train_run *r, double started)
     BPNN_TRY(cli_open_device(&a->device, &r->device));
     BPNN_TRY(cli_load_data(&a->data, "train", &r->train, &r->is_fashion));
     if (!r->train.labels)
-        return bpnn_fail(BPNN_ERR_INVALID, "training data have no labels: %s",
-                         a->data.data_path);
+        return bpnn_fail(BPNN_ERR_INVALID, "training data have no labels: %s", a->data.data_path);
     BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
     BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion));
     if (r->has_test)

@@ -46,14 +46,23 @@ static uint64_t eval_row_bytes(const widths *w, int with_gradient)
     return (w->units + (with_gradient ? w->hidden : 0)) * w->real + 4;
 }
 
-static double mib(uint64_t bytes)
+/* "1.5 MiB", "300.0 KiB", "12 bytes" into a buffer of 32. */
+static const char *human(uint64_t bytes, char *text)
 {
-    return (double)bytes / (1024.0 * 1024.0);
+    if (bytes >= (uint64_t)1 << 30)
+        snprintf(text, 32, "%.1f GiB", (double)bytes / (double)(1u << 30));
+    else if (bytes >= (uint64_t)1 << 20)
+        snprintf(text, 32, "%.1f MiB", (double)bytes / (double)(1u << 20));
+    else if (bytes >= 1024)
+        snprintf(text, 32, "%.1f KiB", (double)bytes / 1024.0);
+    else
+        snprintf(text, 32, "%llu bytes", (unsigned long long)bytes);
+    return text;
 }
 
-bpnn_status memory_plan_make(const backend *be, const bpnn_model *model,
-                             const bpnn_dataset *train, const bpnn_dataset *const *extra,
-                             int extra_count, size_t batch, int vectors, memory_plan *out)
+bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const bpnn_dataset *train,
+                             const bpnn_dataset *const *extra, int extra_count, size_t batch,
+                             int vectors, memory_plan *out)
 {
     *out = (memory_plan){0};
     widths w = widths_of(be, model);
@@ -91,14 +100,17 @@ bpnn_status memory_plan_make(const backend *be, const bpnn_model *model,
     if (rows > eval_rows)
         rows = eval_rows;
     out->streamed_bytes = base + 2 * rows * block_row;
-    if (rows < MIN_BLOCK_ROWS && rows < eval_rows)
+    if (rows < MIN_BLOCK_ROWS && rows < eval_rows) {
+        char m[32], u[32], f[32], b[32], r[32];
         return bpnn_fail(BPNN_ERR_RUNTIME,
-                         "device memory too small: %s (%s) offers %.1f MiB (%.1f usable); the "
-                         "parameters and optimizer state need %.1f MiB, a batch %.1f MiB and a "
-                         "block of %d rows %.1f MiB even with the data streamed from the host: "
-                         "use smaller layers, a smaller --batch or --device cpu",
-                         be->spec, be->name, mib(memory), mib(usable), mib(fixed),
-                         mib(batch_bytes), MIN_BLOCK_ROWS, mib(MIN_BLOCK_ROWS * block_row));
+                         "device memory too small: %s (%s) offers %s (%s usable); the "
+                         "parameters and optimizer state need %s, a batch %s and a block of %d "
+                         "rows %s even with the data streamed from the host: use smaller layers, "
+                         "a smaller --batch or --device cpu",
+                         be->spec, be->name, human(memory, m), human(usable, u), human(fixed, f),
+                         human(batch_bytes, b), MIN_BLOCK_ROWS,
+                         human(MIN_BLOCK_ROWS * block_row, r));
+    }
     out->streamed = 1;
     out->rows_per_block = (size_t)rows;
     return BPNN_OK;
