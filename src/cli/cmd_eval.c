@@ -58,6 +58,8 @@ static void print_text(const classification *c, const size_t *confusion, int cla
                        double accuracy)
 {
     char name[32];
+    if (c->model->epoch > 0)
+        printf("model: parameters of epoch %d\n", c->model->epoch);
     printf("accuracy: %.2f%% (%zu samples)\n\n%-12s %8s %8s\n", 100 * accuracy, c->data.rows,
            "class", "samples", "accuracy");
     for (int k = 0; k < classes; k++) {
@@ -104,9 +106,10 @@ static void print_json(const classification *c, const size_t *confusion, int cla
         else
             json_array_append_new(names, json_string(class_name(c->model, k, name, sizeof name)));
     }
-    cli_print_json(json_pack("{s:o, s:o, s:o, s:o, s:I}", "accuracy", cli_json_number(accuracy),
-                             "per_class_accuracy", recall, "confusion", matrix, "classes", names,
-                             "samples", (json_int_t)c->data.rows));
+    cli_print_json(json_pack("{s:o, s:o, s:o, s:o, s:I, s:i}", "accuracy",
+                             cli_json_number(accuracy), "per_class_accuracy", recall, "confusion",
+                             matrix, "classes", names, "samples", (json_int_t)c->data.rows,
+                             "model_epoch", c->model->epoch));
 }
 
 int cmd_eval(int argc, char **argv)

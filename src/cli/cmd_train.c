@@ -123,6 +123,8 @@ typedef struct train_args {
     const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
     const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
     const char *only_for[BPNN_OPT_ADAM + 1]; /* a flag given that one optimizer alone takes */
+    const char *lr_step_flag;                 /* --lr-step or --lr-decay */
+    int checkpoint_every_given;
     double val_split;
     const char *val_data_path, *val_labels_path;
 } train_args;
@@ -225,11 +227,11 @@ static bpnn_status parse_optimizer_option(train_args *a, int code, const char *a
         break;
     case OPT_LR_STEP:
         parse_int("lr-step", arg, 1, 1000000, &t->lr_step_epochs, &st);
-        minibatch = "--lr-step";
+        minibatch = a->lr_step_flag = "--lr-step";
         break;
     case OPT_LR_DECAY:
         st = cli_parse_double("lr-decay", arg, 0, 1, &t->lr_decay);
-        minibatch = "--lr-decay";
+        minibatch = a->lr_step_flag = "--lr-decay";
         break;
     case OPT_WARMUP:
         parse_int("warmup", arg, 0, 1000000, &t->warmup_epochs, &st);
@@ -258,6 +260,7 @@ static bpnn_status parse_optimizer_option(train_args *a, int code, const char *a
     case OPT_CHECKPOINT_EVERY:
         parse_int("checkpoint-every", arg, 1, 1000000, &t->checkpoint_every, &st);
         minibatch = "--checkpoint-every";
+        a->checkpoint_every_given = 1;
         break;
     case OPT_RESUME:
         t->resume_path = arg;
@@ -301,6 +304,11 @@ static bpnn_status resolve_optimizer(train_args *a)
     if (t->patience && !(a->val_split > 0 || a->val_data_path))
         return bpnn_fail(BPNN_ERR_INVALID,
                          "--patience needs a validation set: --val-split F or --val-data FILE");
+    if (a->lr_step_flag && t->lr_schedule != BPNN_LR_STEP)
+        return bpnn_fail(BPNN_ERR_INVALID, "%s is for --lr-schedule step, not %s", a->lr_step_flag,
+                         bpnn_lr_schedule_name(t->lr_schedule));
+    if (a->checkpoint_every_given && !t->checkpoint_path && !t->resume_path)
+        return bpnn_fail(BPNN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
     if (t->resume_path && access(t->resume_path, R_OK) != 0)
         return bpnn_fail(BPNN_ERR_INVALID, "cannot read the checkpoint: --resume %s: %s",
                          t->resume_path, strerror(errno));
@@ -420,8 +428,11 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model, const 
     return status;
 }
 
-static void print_stats(const bpnn_device *device, const bpnn_train_result *result)
+static void print_stats(const bpnn_device *device, const bpnn_train_result *result,
+                        int minibatch)
 {
+    /* a resumed run counts only the iterations (epochs) it ran itself */
+    int ran = result->iterations - result->resumed_epoch;
     bpnn_device_stats stats;
     bpnn_device_get_stats(device, &stats);
     const bpnn_device_stats *s = &stats;
@@ -432,12 +443,12 @@ static void print_stats(const bpnn_device *device, const bpnn_train_result *resu
     }
     fprintf(stderr,
             "stats: %llu bytes to device, %llu bytes from device in all; during the optimizer "
-            "%llu bytes, %.1f per iteration\n"
+            "%llu bytes, %.1f per %s\n"
             "stats: %llu GEMMs %.3f s, %llu kernels %.3f s\n",
             (unsigned long long)s->bytes_to_device, (unsigned long long)s->bytes_from_device,
             (unsigned long long)result->optimizer_transfer_bytes,
-            result->iterations ? (double)result->optimizer_transfer_bytes / result->iterations
-                               : 0.0,
+            ran > 0 ? (double)result->optimizer_transfer_bytes / ran : 0.0,
+            minibatch ? "epoch" : "iteration",
             (unsigned long long)s->gemm_calls, s->gemm_seconds, (unsigned long long)s->kernel_calls,
             s->kernel_seconds);
 }
@@ -604,7 +615,7 @@ static bpnn_status run(train_run *r, double started)
         return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s: %s", a->log_path,
                          strerror(r->progress.log_failed));
     if (a->stats)
-        print_stats(r->device, &r->result);
+        print_stats(r->device, &r->result, bpnn_optimizer_is_minibatch(a->train.optimizer));
     if (r->has_test)
         BPNN_TRY(accuracy(r->device, r->model, &r->test, &r->test_accuracy));
     if (a->out_path)

@@ -89,27 +89,36 @@ bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const b
     if (resident <= usable && out->largest_buffer <= max_allocation)
         return BPNN_OK;
 
-    /* Streamed: parameters and optimizer state, the batch's working set, and
-     * blocks of rows for evaluations (half of what is left). */
+    /* Streamed: parameters and optimizer state, the batch's working set, each
+     * evaluated set's predicted classes, and a block of rows for each network
+     * that evaluates a set, all together in half of what is usable (the
+     * other half for the GEMM library's temporary buffers). */
     uint64_t batch_bytes = batch * (data_row_bytes(&w) + eval_row_bytes(&w, 1));
     uint64_t block_row = data_row_bytes(&w) + eval_row_bytes(&w, batch == 0);
-    uint64_t base = fixed + batch_bytes;
-    uint64_t rows = base < usable ? (usable - base) / 2 / block_row : 0;
+    uint64_t networks = batch == 0 ? 2 : 1; /* cg, lbfgs: the gradient pass too */
+    uint64_t classes = train->rows * 4;
+    for (int i = 0; i < extra_count; i++)
+        if (extra[i]) {
+            networks++;
+            classes += extra[i]->rows * 4;
+        }
+    uint64_t base = fixed + batch_bytes + classes;
+    uint64_t rows = base < usable / 2 ? (usable / 2 - base) / (networks * block_row) : 0;
     uint64_t row_limit = max_allocation / (w.features * w.real);
     rows = rows < row_limit ? rows : row_limit;
     if (rows > eval_rows)
         rows = eval_rows;
-    out->streamed_bytes = base + 2 * rows * block_row;
+    out->streamed_bytes = base + networks * rows * block_row;
     if (rows < MIN_BLOCK_ROWS && rows < eval_rows) {
         char m[32], u[32], f[32], b[32], r[32];
         return bpnn_fail(BPNN_ERR_RUNTIME,
                          "device memory too small: %s (%s) offers %s (%s usable); the "
-                         "parameters and optimizer state need %s, a batch %s and a block of %d "
-                         "rows %s even with the data streamed from the host: use smaller layers, "
-                         "a smaller --batch or --device cpu",
+                         "parameters and optimizer state need %s, a batch %s and blocks of %d "
+                         "rows %s even with the data streamed from the host: use smaller layers "
+                         "or a smaller --batch",
                          be->spec, be->name, human(memory, m), human(usable, u), human(fixed, f),
                          human(batch_bytes, b), MIN_BLOCK_ROWS,
-                         human(MIN_BLOCK_ROWS * block_row, r));
+                         human(networks * MIN_BLOCK_ROWS * block_row, r));
     }
     out->streamed = 1;
     out->rows_per_block = (size_t)rows;

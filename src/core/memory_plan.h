@@ -15,10 +15,12 @@ typedef struct memory_plan {
     uint64_t largest_buffer; /* the largest single buffer of the resident plan */
 } memory_plan;
 
-/* `batch` is the mini-batch size (0 for cg and lbfgs), `vectors` the number of
- * parameter-sized buffers the optimizer keeps (parameters and gradient
- * included); `extra` lists the other data sets evaluated during the run
- * (validation, test; NULL entries skipped). Fails with BPNN_ERR_RUNTIME,
+/* `batch` is the mini-batch size (0 for cg and lbfgs; at most the rows),
+ * `vectors` the number of parameter-sized buffers the optimizer keeps
+ * (parameters and gradient included); `extra` lists the other data sets
+ * evaluated during the run (validation, test; NULL entries skipped). Streamed,
+ * each evaluated set (and, for cg and lbfgs, the cost-and-gradient pass over
+ * the training set) holds a block of rows_per_block rows of its own. Fails with BPNN_ERR_RUNTIME,
  * the figures and a hint, when even the streamed run cannot fit. */
 bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const bpnn_dataset *train,
                              const bpnn_dataset *const *extra, int extra_count, size_t batch,

@@ -28,15 +28,18 @@ double minibatch_learning_rate(const bpnn_train_options *o, double base, uint64_
     uint64_t warmup = (uint64_t)(o->warmup_epochs > 0 ? o->warmup_epochs : 0) * steps_per_epoch;
     if (step < warmup)
         return base * (double)(step + 1) / (double)warmup;
-    uint64_t epoch = step / steps_per_epoch;
+    /* the schedules start where the warm-up ends */
+    uint64_t after = step - warmup;
     switch (o->lr_schedule) {
-    case BPNN_LR_STEP:
-        return base * pow(o->lr_decay, (double)(epoch / (uint64_t)o->lr_step_epochs));
+    case BPNN_LR_STEP: {
+        uint64_t epochs = after / steps_per_epoch;
+        return base * pow(o->lr_decay, (double)(epochs / (uint64_t)o->lr_step_epochs));
+    }
     case BPNN_LR_COSINE: {
         uint64_t total = (uint64_t)o->epochs * steps_per_epoch;
         if (total <= warmup)
             return base;
-        double t = (double)(step - warmup) / (double)(total - warmup);
+        double t = (double)after / (double)(total - warmup);
         return base * 0.5 * (1.0 + cos(M_PI * (t < 1 ? t : 1)));
     }
     case BPNN_LR_CONSTANT:
@@ -129,7 +132,7 @@ static bpnn_status open_buffers(minibatch *mb)
         BPNN_TRY(alloc_params(mb, &mb->s1, 1));
     if (states >= 2)
         BPNN_TRY(alloc_params(mb, &mb->s2, 1));
-    if (o->validation && o->patience > 0)
+    if (o->validation) /* the best epoch's parameters, kept in every checkpoint */
         BPNN_TRY(alloc_params(mb, &mb->best, 0));
     BPNN_TRY(scored_set_open(be, mb->model, d, mb->x, mb->labels, rows_per_block, &mb->train_set));
     if (o->validation)
@@ -198,9 +201,9 @@ static bpnn_status load_batch(minibatch *mb, size_t first, size_t rows)
 static bpnn_status diverged(const minibatch *mb, int epoch, uint64_t step, double cost, double lr)
 {
     return bpnn_fail(BPNN_ERR_DIVERGED,
-                     "training diverged: non-finite cost (%g) at epoch %d, step %llu of %llu "
+                     "training diverged: the cost is %s at epoch %d, step %llu of %llu "
                      "(learning rate %g): try a lower --lr (or --normalize zscore)",
-                     cost, epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
+                     isnan(cost) ? "NaN" : cost > 0 ? "+inf" : "-inf", epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
 }
 
 /* One step on rows order[first .. first + rows): the batch's cost into *cost. */
@@ -315,9 +318,8 @@ static bpnn_status resume(minibatch *mb)
         status = upload_vector(mb, saved.state1, mb->s1, "optimizer state");
     if (status == BPNN_OK)
         status = upload_vector(mb, saved.state2, mb->s2, "second optimizer state");
-    if (status == BPNN_OK && mb->best)
-        status = upload_vector(mb, saved.best_params ? saved.best_params : saved.params, mb->best,
-                               "best parameters");
+    if (status == BPNN_OK)
+        status = upload_vector(mb, saved.best_params, mb->best, "best parameters");
     if (status == BPNN_OK) {
         mb->epoch = saved.epoch;
         mb->step = saved.step;
@@ -343,15 +345,28 @@ static bpnn_status end_epoch(minibatch *mb, bpnn_iteration *it)
 {
     backend *be = mb->be;
     const bpnn_train_options *o = mb->o;
+    /* Each step checks the cost it starts from; the epoch's last update is
+     * checked here, before anything is validated or saved. */
+    double largest;
+    BPNN_TRY(be->ops->max_abs(be, mb->n, view_at(mb->params, 0), &largest));
+    if (!isfinite(largest))
+        return bpnn_fail(BPNN_ERR_DIVERGED,
+                         "training diverged: the parameters are not finite after epoch %d "
+                         "(learning rate %g): try a lower --lr (or --normalize zscore)",
+                         mb->epoch, it->learning_rate);
     if (o->validation) {
         BPNN_TRY(scored_set_cost(&mb->val_set, mb->params, 0.0, &it->val_cost));
         BPNN_TRY(scored_set_accuracy(be, &mb->val_set, mb->params, &it->val_accuracy));
-        if (!(it->val_cost >= mb->best_val_cost) || mb->best_epoch == 0) {
+        if (!isfinite(it->val_cost))
+            return bpnn_fail(BPNN_ERR_DIVERGED,
+                             "training diverged: the validation cost is not finite after epoch "
+                             "%d (learning rate %g): try a lower --lr",
+                             mb->epoch, it->learning_rate);
+        if (it->val_cost < mb->best_val_cost || mb->best_epoch == 0) {
             mb->best_val_cost = it->val_cost;
             mb->best_epoch = mb->epoch;
             mb->since_best = 0;
-            if (mb->best)
-                BPNN_TRY(be->ops->copy(be, mb->n, view_at(mb->params, 0), view_at(mb->best, 0)));
+            BPNN_TRY(be->ops->copy(be, mb->n, view_at(mb->params, 0), view_at(mb->best, 0)));
         } else {
             mb->since_best++;
         }
@@ -370,6 +385,11 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
     double started = bpnn_now();
     result->stop_reason = "epochs";
     while (mb->epoch < o->epochs) {
+        /* at the top, so that a resumed run that had stopped early stays stopped */
+        if (o->patience > 0 && mb->best_epoch > 0 && mb->since_best >= o->patience) {
+            result->stop_reason = "early_stopping";
+            break;
+        }
         int epoch = mb->epoch;
         BPNN_TRY(shuffle(mb, epoch));
         double epoch_started = bpnn_now(), cost_sum = 0, lr = 0;
@@ -392,7 +412,7 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
             cost_sum += cost;
             double now = bpnn_now();
             it.step = (long)s + 1;
-            it.evaluations = (int)mb->step;
+            it.evaluations = mb->step > INT32_MAX ? INT32_MAX : (int)mb->step;
             it.cost = cost_sum / (double)(s + 1);
             it.learning_rate = lr;
             it.epoch_seconds = now - epoch_started;
@@ -415,10 +435,6 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
             BPNN_TRY(save_checkpoint(mb, it.seconds));
         if (stop) {
             result->stop_reason = "stopped";
-            break;
-        }
-        if (o->patience > 0 && mb->since_best >= o->patience) {
-            result->stop_reason = "early_stopping";
             break;
         }
     }
@@ -467,8 +483,10 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
     result->train_seconds = bpnn_now() - started;
     result->optimizer_transfer_bytes = be->stats.bytes_to_device - before.bytes_to_device +
                                        be->stats.bytes_from_device - before.bytes_from_device;
-    /* early stopping keeps the best epoch's parameters */
-    int restore = status == BPNN_OK && mb.best && mb.best_epoch > 0 && mb.best_epoch != mb.epoch;
+    /* early stopping keeps the best epoch's parameters; a run stopped by its
+     * caller keeps the parameters it reached */
+    int restore = status == BPNN_OK && o->patience > 0 && mb.best_epoch > 0 &&
+                  mb.best_epoch != mb.epoch && strcmp(result->stop_reason, "stopped") != 0;
     if (restore)
         status = be->ops->copy(be, mb.n, view_at(mb.best, 0), view_at(mb.params, 0));
     if (status == BPNN_OK)
@@ -488,7 +506,7 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
         model->lambda = o->lambda;
         result->iterations = mb.epoch;
         result->evaluations = (int)(mb.step > INT32_MAX ? INT32_MAX : mb.step);
-        result->best_epoch = mb.best ? mb.best_epoch : 0;
+        result->best_epoch = mb.best_epoch;
     }
     close_buffers(&mb);
     return status;

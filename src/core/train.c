@@ -272,12 +272,12 @@ static int optimizer_vectors(const bpnn_train_options *o)
 {
     switch (o->optimizer) {
     case BPNN_OPT_CG: return 6;
-    case BPNN_OPT_LBFGS: return 6 + 2 * (o->history > 0 ? o->history : 1);
-    case BPNN_OPT_SGD: return 2;
-    case BPNN_OPT_MOMENTUM: return 3;
-    case BPNN_OPT_ADAM: return 4;
+    case BPNN_OPT_LBFGS: return 6 + 2 * ((o->history > 0 ? o->history : 1) + 1);
+    default: break;
     }
-    return 6;
+    /* parameters, gradient, optimizer state, the best epoch's parameters */
+    int states = o->optimizer == BPNN_OPT_ADAM ? 2 : o->optimizer == BPNN_OPT_MOMENTUM ? 1 : 0;
+    return 2 + states + (o->validation ? 1 : 0);
 }
 
 static bpnn_status check_options(const bpnn_train_options *o)
@@ -311,11 +311,19 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     if (options->validation)
         BPNN_TRY(check_shapes(model, options->validation, 1));
     int minibatch = bpnn_optimizer_is_minibatch(options->optimizer);
-    const bpnn_dataset *extra[2] = {
-        options->validation,
-        options->progress && options->accuracy_every_iteration ? options->test : NULL};
+    if (minibatch && data->rows > INT32_MAX)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "too many rows for mini-batch training: %zu, at most %d (epochs are "
+                         "shuffled in 32-bit indices)",
+                         data->rows, INT32_MAX);
+    /* the data sets evaluated besides the training set */
+    const bpnn_dataset *extra[2] = {options->validation,
+                                    options->progress && options->accuracy_every_iteration
+                                        ? options->test
+                                        : NULL};
+    size_t batch = options->batch < data->rows ? options->batch : data->rows;
     memory_plan plan;
-    BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? options->batch : 0,
+    BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? batch : 0,
                               optimizer_vectors(options), &plan));
     if (minibatch)
         return minibatch_train(be, model, data, options, &plan, result);
@@ -326,11 +334,16 @@ bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_da
                          int32_t *classes)
 {
     BPNN_TRY(check_shapes(model, data, 0));
+    /* a data set too large for the device is predicted in uploaded blocks
+     * (the plan is that of a cost-and-gradient pass: generous) */
+    memory_plan plan;
+    BPNN_TRY(memory_plan_make(be, model, data, NULL, 0, 0, 1, &plan));
     backend_buffer *params = NULL;
     scored_set set = {0};
     bpnn_status status = upload_params(be, model, &params);
     if (status == BPNN_OK)
-        status = scored_set_open(be, model, data, NULL, NULL, 0, &set);
+        status = scored_set_open(be, model, data, NULL, NULL,
+                                 plan.streamed ? plan.rows_per_block : 0, &set);
     if (status == BPNN_OK)
         status = network_predict(set.net, params, set.classes);
     if (status == BPNN_OK)
