@@ -119,7 +119,10 @@ typedef struct bpnn_model {
     bpnn_normalization normalization;
     double *norm_shift; /* per feature: x' = (x - shift) / scale */
     double *norm_scale;
-    int epoch; /* mini-batch epochs the parameters hold (0: none) */
+    /* mini-batch: the epoch whose parameters these are (after early stopping
+     * the best one; a run stopped mid-epoch counts its last whole epoch);
+     * 0 for cg and lbfgs */
+    int epoch;
 } bpnn_model;
 
 int bpnn_model_class_count(const bpnn_model *model);

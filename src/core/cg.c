@@ -68,19 +68,12 @@ static bpnn_status iterate(line_step *s, const cg_options *o, cg_result *result)
             restarted = 1;
         }
         BPNN_TRY(be->ops->max_abs(be, s->n, view_at(s->g, 0), &gnorm));
-        int stop = 0;
-        if (o->on_iteration)
-            BPNN_TRY(o->on_iteration(s->context, k, s->evaluations, f, s->x, &stop));
-        if (stop) {
-            result->stop_reason = "stopped";
+        int stop;
+        BPNN_TRY(line_step_report(s, o->on_iteration, k, f, &stop, result));
+        if (stop)
             break;
-        }
     }
-    if (gnorm <= o->gtol && strcmp(result->stop_reason, "stopped") != 0)
-        result->stop_reason = "gtol";
-    result->iterations = k;
-    result->evaluations = s->evaluations;
-    result->f = f;
+    line_step_finish(s, k, f, gnorm, o->gtol, result);
     return BPNN_OK;
 }
 

@@ -13,12 +13,7 @@ typedef struct cg_options {
     iteration_fn on_iteration;
 } cg_options;
 
-typedef struct cg_result {
-    int iterations;
-    int evaluations;
-    double f;
-    const char *stop_reason; /* "gtol", "max_iter", "line_search", "stopped" */
-} cg_result;
+typedef optimizer_result cg_result;
 
 /* Minimizes from x (n values), leaving the best point found in x. */
 bpnn_status cg_minimize(backend *be, size_t n, backend_buffer *x, objective_fn objective,

@@ -172,19 +172,12 @@ static bpnn_status iterate(line_step *ls, history *h, const lbfgs_options *o, lb
                              "training diverged: non-finite gradient at iteration %d: try a "
                              "smaller --lambda or --normalize zscore",
                              k);
-        int stop = 0;
-        if (o->on_iteration)
-            BPNN_TRY(o->on_iteration(ls->context, k, ls->evaluations, f, ls->x, &stop));
-        if (stop) {
-            result->stop_reason = "stopped";
+        int stop;
+        BPNN_TRY(line_step_report(ls, o->on_iteration, k, f, &stop, result));
+        if (stop)
             break;
-        }
     }
-    if (gnorm <= o->gtol && strcmp(result->stop_reason, "stopped") != 0)
-        result->stop_reason = "gtol";
-    result->iterations = k;
-    result->evaluations = ls->evaluations;
-    result->f = f;
+    line_step_finish(ls, k, f, gnorm, o->gtol, result);
     return BPNN_OK;
 }
 

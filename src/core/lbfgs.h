@@ -15,12 +15,7 @@ typedef struct lbfgs_options {
     iteration_fn on_iteration;
 } lbfgs_options;
 
-typedef struct lbfgs_result {
-    int iterations;
-    int evaluations;
-    double f;
-    const char *stop_reason; /* "gtol", "max_iter", "line_search", "stopped" */
-} lbfgs_result;
+typedef optimizer_result lbfgs_result;
 
 /* Minimizes from x (n values), leaving the best point found in x. */
 bpnn_status lbfgs_minimize(backend *be, size_t n, backend_buffer *x, objective_fn objective,

@@ -4,6 +4,7 @@
 #include "core/line_search.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -107,4 +108,25 @@ bpnn_status line_step_close(line_step *s, bpnn_status status)
     backend_release(s->be, s->g_try);
     s->g = s->d = s->x_try = s->g_try = NULL;
     return status;
+}
+
+bpnn_status line_step_report(line_step *s, iteration_fn on_iteration, int k, double f, int *stop,
+                             optimizer_result *result)
+{
+    *stop = 0;
+    if (on_iteration)
+        BPNN_TRY(on_iteration(s->context, k, s->evaluations, f, s->x, stop));
+    if (*stop)
+        result->stop_reason = "stopped";
+    return BPNN_OK;
+}
+
+void line_step_finish(const line_step *s, int k, double f, double gnorm, double gtol,
+                      optimizer_result *result)
+{
+    if (gnorm <= gtol && strcmp(result->stop_reason, "stopped") != 0)
+        result->stop_reason = "gtol";
+    result->iterations = k;
+    result->evaluations = s->evaluations;
+    result->f = f;
 }

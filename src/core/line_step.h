@@ -38,6 +38,17 @@ bpnn_status line_step_steepest_descent(line_step *s);
 bpnn_status line_step_wolfe(line_step *s, double f0, double slope0, double first_step, double c1,
                             double c2, double *f_new, int *found);
 
+/* After iteration k (f the cost at the current point): reports it through
+ * on_iteration (may be NULL); *stop = 1 when the caller asked to stop, with
+ * the result's stop_reason set to "stopped". */
+bpnn_status line_step_report(line_step *s, iteration_fn on_iteration, int k, double f, int *stop,
+                             optimizer_result *result);
+
+/* Fills the result at the end of a run of k iterations: "gtol" when the
+ * gradient got there (unless the caller stopped the run). */
+void line_step_finish(const line_step *s, int k, double f, double gnorm, double gtol,
+                      optimizer_result *result);
+
 /* Makes the trial point (x_try, g_try) the current one. */
 void line_step_accept(line_step *s);
 

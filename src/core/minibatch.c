@@ -203,7 +203,10 @@ static bpnn_status diverged(const minibatch *mb, int epoch, uint64_t step, doubl
     return bpnn_fail(BPNN_ERR_DIVERGED,
                      "training diverged: the cost is %s at epoch %d, step %llu of %llu "
                      "(learning rate %g): try a lower --lr (or --normalize zscore)",
-                     isnan(cost) ? "NaN" : cost > 0 ? "+inf" : "-inf", epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
+                     isnan(cost) ? "NaN"
+                     : cost > 0  ? "+inf"
+                                 : "-inf",
+                     epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
 }
 
 /* One step on rows order[first .. first + rows): the batch's cost into *cost. */

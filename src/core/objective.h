@@ -14,4 +14,12 @@ typedef bpnn_status (*objective_fn)(void *context, backend_buffer *x, double *f,
 typedef bpnn_status (*iteration_fn)(void *context, int iteration, int evaluations, double f,
                                     backend_buffer *x, int *stop);
 
+/* How a full-batch optimizer ended. */
+typedef struct optimizer_result {
+    int iterations;
+    int evaluations;
+    double f;
+    const char *stop_reason; /* "gtol", "max_iter", "line_search", "stopped" */
+} optimizer_result;
+
 #endif

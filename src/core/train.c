@@ -218,7 +218,7 @@ static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_d
         scored_set_open(be, model, data, p.x, p.labels, rows_per_block, &t.train_set);
     if (status == BPNN_OK && t.measure && options->test)
         status = scored_set_open(be, model, options->test, NULL, NULL, rows_per_block, &t.test_set);
-    cg_result r = {0};
+    optimizer_result r = {0};
     if (status == BPNN_OK) {
         iteration_fn on_iteration = options->progress ? training_iteration : NULL;
         backend_stats before = be->stats;
@@ -230,10 +230,8 @@ static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_d
                                .c1 = 1e-4,
                                .c2 = 0.9,
                                .on_iteration = on_iteration};
-            lbfgs_result lr = {0};
             status =
-                lbfgs_minimize(be, model->param_count, p.params, training_objective, &t, &o, &lr);
-            r = (cg_result){lr.iterations, lr.evaluations, lr.f, lr.stop_reason};
+                lbfgs_minimize(be, model->param_count, p.params, training_objective, &t, &o, &r);
         } else {
             cg_options o = {.max_iter = options->max_iter,
                             .gtol = options->gtol,
@@ -317,10 +315,9 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
                          "shuffled in 32-bit indices)",
                          data->rows, INT32_MAX);
     /* the data sets evaluated besides the training set */
-    const bpnn_dataset *extra[2] = {options->validation,
-                                    options->progress && options->accuracy_every_iteration
-                                        ? options->test
-                                        : NULL};
+    const bpnn_dataset *extra[2] = {
+        options->validation,
+        options->progress && options->accuracy_every_iteration ? options->test : NULL};
     size_t batch = options->batch < data->rows ? options->batch : data->rows;
     memory_plan plan;
     BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? batch : 0,

@@ -193,161 +193,110 @@ bpnn_status checkpoint_save(const checkpoint *c, const char *path)
 
 /* ---- loading ------------------------------------------------------------------ */
 
-typedef struct reader {
-    const unsigned char *data;
-    size_t size; /* the bytes before the CRC */
-    size_t at;
-    size_t needed; /* after a short read: the file length the layout needs */
-} reader;
-
-typedef enum walk_result { WALK_OK, WALK_SHORT, WALK_BAD } walk_result;
-
-/* Nonzero when n more bytes are there; else records how many were needed. */
-static int have(reader *r, size_t n)
-{
-    if (n <= r->size - r->at)
-        return 1;
-    r->needed = n > SIZE_MAX - r->at - CRC_SIZE ? SIZE_MAX : r->at + n + CRC_SIZE;
-    return 0;
-}
-
-static uint32_t take_u32(reader *r)
-{
-    uint32_t value = get_u32(r->data + r->at);
-    r->at += 4;
-    return value;
-}
-
-static uint64_t take_u64(reader *r)
-{
-    uint64_t value = get_u64(r->data + r->at);
-    r->at += 8;
-    return value;
-}
-
-static double take_f64(reader *r)
-{
-    double value = get_f64(r->data + r->at);
-    r->at += 8;
-    return value;
-}
-
-#define NEED(n)                                                                                    \
-    do {                                                                                           \
-        if (!have(r, (n)))                                                                         \
-            return WALK_SHORT;                                                                     \
-    } while (0)
-
-#define BAD(...)                                                                                   \
-    do {                                                                                           \
-        snprintf(why, why_size, __VA_ARGS__);                                                      \
-        return WALK_BAD;                                                                           \
-    } while (0)
-
 /* A count stored as i32 that must not be negative. */
 #define TAKE_COUNT(field, name)                                                                    \
     do {                                                                                           \
-        int32_t value_ = (int32_t)take_u32(r);                                                     \
+        int32_t value_ = (int32_t)le_take_u32(r);                                                  \
         if (value_ < 0)                                                                            \
-            BAD("%s %" PRId32 " is negative", name, value_);                                       \
+            LE_BAD("%s %" PRId32 " is negative", name, value_);                                    \
         field = (int)value_;                                                                       \
     } while (0)
 
 /* Fills the scalar fields of *c from the layout after the prologue and
  * checks that the vectors lie within the file, ending where the CRC begins;
  * their positions are returned in *vectors_at and *flags. */
-static walk_result walk_layout(reader *r, checkpoint *c, size_t *vectors_at, uint32_t *flags,
+static walk_result walk_layout(le_reader *r, checkpoint *c, size_t *vectors_at, uint32_t *flags,
                                char *why, size_t why_size)
 {
     r->at = PROLOGUE_SIZE;
-    NEED(4);
-    uint32_t layer_count = take_u32(r);
+    LE_NEED(4);
+    uint32_t layer_count = le_take_u32(r);
     if (layer_count < 2 || layer_count > BPNN_MAX_LAYERS)
-        BAD("layer count %" PRIu32 " is outside 2..%d", layer_count, BPNN_MAX_LAYERS);
+        LE_BAD("layer count %" PRIu32 " is outside 2..%d", layer_count, BPNN_MAX_LAYERS);
     c->layer_count = (int)layer_count;
-    NEED(4 * (size_t)layer_count);
+    LE_NEED(4 * (size_t)layer_count);
     for (int l = 0; l < c->layer_count; l++) {
-        uint32_t units = take_u32(r);
+        uint32_t units = le_take_u32(r);
         if (units == 0 || units > INT_MAX)
-            BAD("layer %d has %" PRIu32 " units", l + 1, units);
+            LE_BAD("layer %d has %" PRIu32 " units", l + 1, units);
         c->sizes[l] = (int)units;
     }
 
-    NEED(IDENTITY_SIZE);
-    uint32_t precision = take_u32(r);
+    LE_NEED(IDENTITY_SIZE);
+    uint32_t precision = le_take_u32(r);
     if (precision > BPNN_F64)
-        BAD("unknown precision code %" PRIu32, precision);
+        LE_BAD("unknown precision code %" PRIu32, precision);
     c->precision = (bpnn_precision)precision;
-    uint32_t optimizer = take_u32(r);
+    uint32_t optimizer = le_take_u32(r);
     if (optimizer > BPNN_OPT_ADAM)
-        BAD("unknown optimizer code %" PRIu32, optimizer);
+        LE_BAD("unknown optimizer code %" PRIu32, optimizer);
     c->optimizer = (bpnn_optimizer)optimizer;
-    uint64_t batch = take_u64(r);
+    uint64_t batch = le_take_u64(r);
 #if SIZE_MAX < UINT64_MAX
     if (batch > SIZE_MAX)
-        BAD("batch %" PRIu64 " does not fit this machine", batch);
+        LE_BAD("batch %" PRIu64 " does not fit this machine", batch);
 #endif
     c->batch = (size_t)batch;
-    c->seed = take_u64(r);
-    c->lambda = take_f64(r);
-    c->learning_rate = take_f64(r);
-    c->momentum = take_f64(r);
-    c->beta1 = take_f64(r);
-    c->beta2 = take_f64(r);
-    c->epsilon = take_f64(r);
-    uint32_t nesterov = take_u32(r);
+    c->seed = le_take_u64(r);
+    c->lambda = le_take_f64(r);
+    c->learning_rate = le_take_f64(r);
+    c->momentum = le_take_f64(r);
+    c->beta1 = le_take_f64(r);
+    c->beta2 = le_take_f64(r);
+    c->epsilon = le_take_f64(r);
+    uint32_t nesterov = le_take_u32(r);
     if (nesterov > 1)
-        BAD("nesterov flag %" PRIu32 " is neither 0 nor 1", nesterov);
+        LE_BAD("nesterov flag %" PRIu32 " is neither 0 nor 1", nesterov);
     c->nesterov = (int)nesterov;
-    uint32_t schedule = take_u32(r);
+    uint32_t schedule = le_take_u32(r);
     if (schedule > BPNN_LR_COSINE)
-        BAD("unknown learning-rate schedule code %" PRIu32, schedule);
+        LE_BAD("unknown learning-rate schedule code %" PRIu32, schedule);
     c->lr_schedule = (bpnn_lr_schedule)schedule;
     TAKE_COUNT(c->lr_step_epochs, "lr_step_epochs");
-    c->lr_decay = take_f64(r);
+    c->lr_decay = le_take_f64(r);
     TAKE_COUNT(c->warmup_epochs, "warmup_epochs");
     TAKE_COUNT(c->epochs, "epochs");
-    c->data_rows = take_u64(r);
-    c->data_features = take_u64(r);
-    c->data_crc = take_u32(r);
-    c->val_rows = take_u64(r);
-    c->val_crc = take_u32(r);
+    c->data_rows = le_take_u64(r);
+    c->data_features = le_take_u64(r);
+    c->data_crc = le_take_u32(r);
+    c->val_rows = le_take_u64(r);
+    c->val_crc = le_take_u32(r);
 
-    NEED(PROGRESS_SIZE);
+    LE_NEED(PROGRESS_SIZE);
     TAKE_COUNT(c->epoch, "epoch");
-    c->step = take_u64(r);
+    c->step = le_take_u64(r);
     TAKE_COUNT(c->best_epoch, "best_epoch");
-    c->best_val_cost = take_f64(r);
+    c->best_val_cost = le_take_f64(r);
     TAKE_COUNT(c->epochs_since_best, "epochs_since_best");
-    c->elapsed_seconds = take_f64(r);
+    c->elapsed_seconds = le_take_f64(r);
 
-    NEED(VECTORS_HEAD_SIZE);
-    uint64_t stored = take_u64(r);
+    LE_NEED(VECTORS_HEAD_SIZE);
+    uint64_t stored = le_take_u64(r);
     uint64_t expected = 0;
     for (int l = 0; l + 1 < c->layer_count; l++) {
         uint64_t rows = (uint64_t)c->sizes[l + 1], cols = (uint64_t)c->sizes[l] + 1;
         if (rows > UINT64_MAX / cols || rows * cols > UINT64_MAX - expected)
-            BAD("the layer sizes give more parameters than can be counted");
+            LE_BAD("the layer sizes give more parameters than can be counted");
         expected += rows * cols;
     }
     if (stored != expected)
-        BAD("parameter count %" PRIu64 " does not match the layer sizes (%" PRIu64 ")", stored,
-            expected);
-    *flags = take_u32(r);
+        LE_BAD("parameter count %" PRIu64 " does not match the layer sizes (%" PRIu64 ")", stored,
+               expected);
+    *flags = le_take_u32(r);
     if (*flags > ALL_VECTORS)
-        BAD("vector flags 0x%" PRIx32 " name unknown vectors", *flags);
+        LE_BAD("vector flags 0x%" PRIx32 " name unknown vectors", *flags);
     size_t vectors = (size_t)vector_count(*flags);
     if (expected > SIZE_MAX / 8 / vectors) {
-        have(r, SIZE_MAX);
+        le_have(r, SIZE_MAX);
         return WALK_SHORT;
     }
     c->param_count = (size_t)expected;
-    NEED(vectors * 8 * c->param_count);
+    LE_NEED(vectors * 8 * c->param_count);
     *vectors_at = r->at;
     r->at += vectors * 8 * c->param_count;
 
     if (r->at != r->size)
-        BAD("%zu unexpected bytes after the vectors", r->size - r->at);
+        LE_BAD("%zu unexpected bytes after the vectors", r->size - r->at);
     return WALK_OK;
 }
 
@@ -440,8 +389,8 @@ bpnn_status checkpoint_load(const char *path, checkpoint *out)
      * only the CRC, which is checked before any field is believed. */
     int crc_ok = size >= PROLOGUE_SIZE + CRC_SIZE &&
                  crc_of(data, size - CRC_SIZE) == get_u32(data + size - CRC_SIZE);
-    reader r = {.data = data,
-                .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
+    le_reader r = {.data = data,
+                   .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
     checkpoint c;
     memset(&c, 0, sizeof c);
     size_t vectors_at = 0;

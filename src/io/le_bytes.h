@@ -4,7 +4,9 @@
 #ifndef BPNN_IO_LE_BYTES_H
 #define BPNN_IO_LE_BYTES_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static inline unsigned char *put_u32(unsigned char *at, uint32_t value)
@@ -68,5 +70,64 @@ static inline float get_f32(const unsigned char *at)
     memcpy(&value, &bits, sizeof value);
     return value;
 }
+
+/* ---- reading a layout whose length the file bounds ---- */
+
+/* Both formats end in a 4-byte CRC; `size` counts the bytes before it. */
+#define LE_CRC_SIZE 4
+
+typedef struct le_reader {
+    const unsigned char *data;
+    size_t size; /* the bytes before the CRC */
+    size_t at;
+    size_t needed; /* after a short read: the file length the layout needs */
+} le_reader;
+
+typedef enum walk_result { WALK_OK, WALK_SHORT, WALK_BAD } walk_result;
+
+/* Nonzero when n more bytes are there; else records how many were needed. */
+static inline int le_have(le_reader *r, size_t n)
+{
+    if (n <= r->size - r->at)
+        return 1;
+    r->needed = n > SIZE_MAX - r->at - LE_CRC_SIZE ? SIZE_MAX : r->at + n + LE_CRC_SIZE;
+    return 0;
+}
+
+static inline uint32_t le_take_u32(le_reader *r)
+{
+    uint32_t value = get_u32(r->data + r->at);
+    r->at += 4;
+    return value;
+}
+
+static inline uint64_t le_take_u64(le_reader *r)
+{
+    uint64_t value = get_u64(r->data + r->at);
+    r->at += 8;
+    return value;
+}
+
+static inline double le_take_f64(le_reader *r)
+{
+    double value = get_f64(r->data + r->at);
+    r->at += 8;
+    return value;
+}
+
+/* In a walk function with a le_reader *r and a message buffer why/why_size:
+ * NEED returns WALK_SHORT when the bytes are not there, BAD WALK_BAD with
+ * the reason. */
+#define LE_NEED(n)                                                                                 \
+    do {                                                                                           \
+        if (!le_have(r, (n)))                                                                      \
+            return WALK_SHORT;                                                                     \
+    } while (0)
+
+#define LE_BAD(...)                                                                                \
+    do {                                                                                           \
+        snprintf(why, why_size, __VA_ARGS__);                                                      \
+        return WALK_BAD;                                                                           \
+    } while (0)
 
 #endif

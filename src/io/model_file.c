@@ -154,140 +154,104 @@ typedef struct layout {
     size_t params_at;
 } layout;
 
-typedef struct reader {
-    const unsigned char *data;
-    size_t size; /* the bytes before the CRC */
-    size_t at;
-    size_t needed; /* after a short read: the file length the layout needs */
-} reader;
-
-typedef enum walk_result { WALK_OK, WALK_SHORT, WALK_BAD } walk_result;
-
-/* Nonzero when n more bytes are there; else records how many were needed. */
-static int have(reader *r, size_t n)
-{
-    if (n <= r->size - r->at)
-        return 1;
-    r->needed = n > SIZE_MAX - r->at - CRC_SIZE ? SIZE_MAX : r->at + n + CRC_SIZE;
-    return 0;
-}
-
-static uint32_t take_u32(reader *r)
-{
-    uint32_t value = get_u32(r->data + r->at);
-    r->at += 4;
-    return value;
-}
-
-#define NEED(n)                                                                                    \
-    do {                                                                                           \
-        if (!have(r, (n)))                                                                         \
-            return WALK_SHORT;                                                                     \
-    } while (0)
-
-#define BAD(...)                                                                                   \
-    do {                                                                                           \
-        snprintf(why, why_size, __VA_ARGS__);                                                      \
-        return WALK_BAD;                                                                           \
-    } while (0)
-
 /* Checks the layout after the prologue (magic and a supported `version`):
  * every field in range, every length within the file, nothing after the
  * parameters. */
-static walk_result walk_layout(reader *r, uint32_t version, layout *lay, char *why, size_t why_size)
+static walk_result walk_layout(le_reader *r, uint32_t version, layout *lay, char *why,
+                               size_t why_size)
 {
     memset(lay, 0, sizeof *lay);
     r->at = PROLOGUE_SIZE;
 
-    NEED(8);
-    lay->precision = take_u32(r);
+    LE_NEED(8);
+    lay->precision = le_take_u32(r);
     if (lay->precision > 1)
-        BAD("unknown precision code %" PRIu32, lay->precision);
-    uint32_t layer_count = take_u32(r);
+        LE_BAD("unknown precision code %" PRIu32, lay->precision);
+    uint32_t layer_count = le_take_u32(r);
     if (layer_count < 2 || layer_count > BPNN_MAX_LAYERS)
-        BAD("layer count %" PRIu32 " is outside 2..%d", layer_count, BPNN_MAX_LAYERS);
+        LE_BAD("layer count %" PRIu32 " is outside 2..%d", layer_count, BPNN_MAX_LAYERS);
     lay->layer_count = (int)layer_count;
-    NEED(4 * (size_t)layer_count);
+    LE_NEED(4 * (size_t)layer_count);
     for (int l = 0; l < lay->layer_count; l++) {
-        uint32_t units = take_u32(r);
+        uint32_t units = le_take_u32(r);
         if (units == 0 || units > INT_MAX)
-            BAD("layer %d has %" PRIu32 " units", l + 1, units);
+            LE_BAD("layer %d has %" PRIu32 " units", l + 1, units);
         lay->sizes[l] = (int)units;
     }
 
     /* Version 1 predates mini-batch training and has no epoch field. */
-    NEED(4 + 8 + 8 + (version >= 2 ? 4 : 0) + 4);
-    lay->label_offset = (int32_t)take_u32(r);
-    uint32_t width = take_u32(r), height = take_u32(r);
+    LE_NEED(4 + 8 + 8 + (version >= 2 ? 4 : 0) + 4);
+    lay->label_offset = (int32_t)le_take_u32(r);
+    uint32_t width = le_take_u32(r), height = le_take_u32(r);
     if (width > INT_MAX || height > INT_MAX)
-        BAD("image size %" PRIu32 "x%" PRIu32 " is implausible", width, height);
+        LE_BAD("image size %" PRIu32 "x%" PRIu32 " is implausible", width, height);
     lay->image_width = (int)width;
     lay->image_height = (int)height;
     lay->lambda = get_f64(r->data + r->at);
     r->at += 8;
     if (version >= 2) {
-        uint32_t epoch = take_u32(r);
+        uint32_t epoch = le_take_u32(r);
         if (epoch > INT_MAX)
-            BAD("epoch %" PRIu32 " is implausible", epoch);
+            LE_BAD("epoch %" PRIu32 " is implausible", epoch);
         lay->epoch = (int)epoch;
     }
-    lay->normalization = take_u32(r);
+    lay->normalization = le_take_u32(r);
     if (lay->normalization > BPNN_NORMALIZE_MINMAX)
-        BAD("unknown normalization code %" PRIu32, lay->normalization);
+        LE_BAD("unknown normalization code %" PRIu32, lay->normalization);
     if (lay->normalization != BPNN_NORMALIZE_NONE) {
         size_t features = (size_t)lay->sizes[0];
         if (features > SIZE_MAX / 16) {
-            have(r, SIZE_MAX);
+            le_have(r, SIZE_MAX);
             return WALK_SHORT;
         }
-        NEED(16 * features);
+        LE_NEED(16 * features);
         lay->norm_at = r->at;
         r->at += 16 * features;
     }
 
-    NEED(4);
-    uint32_t flag = take_u32(r);
+    LE_NEED(4);
+    uint32_t flag = le_take_u32(r);
     if (flag > 1)
-        BAD("class-name flag %" PRIu32 " is neither 0 nor 1", flag);
+        LE_BAD("class-name flag %" PRIu32 " is neither 0 nor 1", flag);
     lay->has_names = (int)flag;
     if (flag) {
         lay->names_at = r->at;
         int classes = lay->sizes[lay->layer_count - 1];
         for (int k = 0; k < classes; k++) {
-            NEED(4);
-            size_t length = take_u32(r);
-            NEED(length);
+            LE_NEED(4);
+            size_t length = le_take_u32(r);
+            LE_NEED(length);
             if (memchr(r->data + r->at, '\0', length))
-                BAD("class name %d contains a NUL byte", k + 1);
+                LE_BAD("class name %d contains a NUL byte", k + 1);
             r->at += length;
         }
     }
 
-    NEED(8);
+    LE_NEED(8);
     uint64_t stored = get_u64(r->data + r->at);
     r->at += 8;
     uint64_t expected = 0;
     for (int l = 0; l + 1 < lay->layer_count; l++) {
         uint64_t rows = (uint64_t)lay->sizes[l + 1], cols = (uint64_t)lay->sizes[l] + 1;
         if (rows > UINT64_MAX / cols || rows * cols > UINT64_MAX - expected)
-            BAD("the layer sizes give more parameters than can be counted");
+            LE_BAD("the layer sizes give more parameters than can be counted");
         expected += rows * cols;
     }
     if (stored != expected)
-        BAD("parameter count %" PRIu64 " does not match the layer sizes (%" PRIu64 ")", stored,
-            expected);
+        LE_BAD("parameter count %" PRIu64 " does not match the layer sizes (%" PRIu64 ")", stored,
+               expected);
     size_t element = lay->precision == BPNN_F32 ? 4 : 8;
     if (expected > SIZE_MAX / element) {
-        have(r, SIZE_MAX);
+        le_have(r, SIZE_MAX);
         return WALK_SHORT;
     }
     lay->param_count = (size_t)expected;
-    NEED(lay->param_count * element);
+    LE_NEED(lay->param_count * element);
     lay->params_at = r->at;
     r->at += lay->param_count * element;
 
     if (r->at != r->size)
-        BAD("%zu unexpected bytes after the parameters", r->size - r->at);
+        LE_BAD("%zu unexpected bytes after the parameters", r->size - r->at);
     return WALK_OK;
 }
 
@@ -391,8 +355,8 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
      * much; a damaged one of the right length fails only the CRC. */
     int crc_ok = size >= PROLOGUE_SIZE + CRC_SIZE &&
                  crc_of(data, size - CRC_SIZE) == get_u32(data + size - CRC_SIZE);
-    reader r = {.data = data,
-                .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
+    le_reader r = {.data = data,
+                   .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
     layout lay;
     char why[160] = "";
     walk_result walk = walk_layout(&r, get_u32(data + MAGIC_SIZE), &lay, why, sizeof why);
