@@ -1267,9 +1267,9 @@ END_TEST
 START_TEST(test_streaming_on_device)
 {
     REQUIRE_OPENCL();
-    const int sizes[] = {200, 17, 6};
+    const int sizes[] = {400, 17, 6};
     bpnn_dataset data;
-    make_data(2000, 200, 6, 7, &data);
+    make_data(4000, 400, 6, 7, &data);
     bpnn_train_options o;
     bpnn_train_options_default(&o);
     o.optimizer = BPNN_OPT_ADAM;
