@@ -254,6 +254,11 @@ typedef struct bpnn_iteration {
  * point (stop_reason "stopped"), keeping the parameters reached. */
 typedef int (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
 
+/* Sums `count` doubles element-wise over every participant of a shared
+ * training, in place, and gives each participant the same result (sums in a
+ * fixed order); bpnn-cl implements it over MPI. */
+typedef bpnn_status (*bpnn_reduce_fn)(double *values, size_t count, void *user);
+
 typedef struct bpnn_train_options {
     double lambda;            /* 1 */
     bpnn_optimizer optimizer; /* cg */
@@ -279,6 +284,18 @@ typedef struct bpnn_train_options {
     const char *checkpoint_path;    /* written every checkpoint_every epochs, or NULL */
     int checkpoint_every;           /* 1 */
     const char *resume_path;        /* a checkpoint to continue from, or NULL */
+    /* Data-parallel training: each of `ranks` participants calls bpnn_train
+     * with the same options and model and its own share of the training (and
+     * validation) rows; `reduce` completes every sum over rows, so each step
+     * or evaluation is that of the whole data set and the parameters stay
+     * the same everywhere. Rank 0 alone writes checkpoints; every rank needs
+     * resume_path. A progress callback's stop takes effect on all ranks. */
+    bpnn_reduce_fn reduce;   /* NULL: one participant */
+    void *reduce_user;
+    int rank, ranks;         /* 0, 1 */
+    /* the checkpoint identity of the whole training and validation data when
+     * this participant holds a share of them (0: computed from the data given) */
+    uint32_t data_fingerprint, validation_fingerprint;
     /* reports */
     bpnn_progress_fn progress;
     void *progress_user;

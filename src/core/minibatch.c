@@ -53,8 +53,13 @@ typedef struct minibatch {
     bpnn_model *model;
     const bpnn_dataset *data;
     const memory_plan *plan;
-    size_t n, m, batch;
-    uint64_t steps; /* per epoch */
+    size_t n, m, batch; /* batch: the most rows of this share in one step */
+    uint64_t steps;     /* per epoch */
+    /* Shared training: every participant takes the same number of steps, each
+     * on rows from its own share; shares[j] is participant j's row count. */
+    participants *parts;
+    double *shares;
+    size_t total_rows, total_val_rows, global_batch;
     double base_lr;
     backend_update update;
     /* resident data, or nothing when streamed */
@@ -62,6 +67,7 @@ typedef struct minibatch {
     /* the epoch's order on the host; the batch gathered here when streamed */
     int32_t *host_order, *stage_labels;
     double *stage_x;
+    double *zeros; /* a gradient of zeros: a participant's empty step */
     backend_buffer *batch_x, *batch_labels;
     network *net;
     backend_buffer *params, *grad, *s1, *s2, *best;
@@ -74,6 +80,35 @@ typedef struct minibatch {
     double elapsed_before; /* optimizer seconds of the runs before a resume */
     uint32_t data_crc, val_crc;
 } minibatch;
+
+/* The rows participant j takes per step: the batch when alone; else its share
+ * spread evenly over the steps every participant takes. */
+static size_t share_batch(const minibatch *mb, int j)
+{
+    if (!participants_many(mb->parts))
+        return mb->batch;
+    size_t rows = (size_t)mb->shares[j];
+    return (size_t)((rows + mb->steps - 1) / mb->steps);
+}
+
+/* How many rows participant j takes in step s (0-based) of an epoch. */
+static size_t step_rows(const minibatch *mb, int j, uint64_t s)
+{
+    size_t rows = participants_many(mb->parts) ? (size_t)mb->shares[j] : mb->m;
+    size_t batch = share_batch(mb, j), first = (size_t)s * batch;
+    return first >= rows ? 0 : rows - first < batch ? rows - first : batch;
+}
+
+/* The rows of step s over all participants: the mean the step's gradient takes. */
+static size_t global_step_rows(const minibatch *mb, uint64_t s)
+{
+    if (!participants_many(mb->parts))
+        return step_rows(mb, 0, s);
+    size_t rows = 0;
+    for (int j = 0; j < mb->parts->count; j++)
+        rows += step_rows(mb, j, s);
+    return rows;
+}
 
 static int state_vectors(bpnn_optimizer optimizer)
 {
@@ -123,7 +158,9 @@ static bpnn_status open_buffers(minibatch *mb)
     BPNN_TRY(backend_alloc(be, BACKEND_INDEX, mb->batch, &mb->batch_labels));
     BPNN_TRY(network_create(be, mb->model->layer_count, mb->model->sizes, mb->batch, mb->batch_x,
                             mb->batch_labels, 1, &mb->net));
-    mb->net->regularization_rows = mb->m;
+    mb->net->regularization_rows = mb->total_rows;
+    if (participants_many(mb->parts) && !(mb->zeros = calloc(mb->n, sizeof *mb->zeros)))
+        return bpnn_fail_oom("a gradient of zeros");
     BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->params));
     BPNN_TRY(be->ops->upload(be, view_at(mb->params, 0), mb->n, mb->model->params));
     BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->grad));
@@ -135,9 +172,12 @@ static bpnn_status open_buffers(minibatch *mb)
     if (o->validation) /* the best epoch's parameters, kept in every checkpoint */
         BPNN_TRY(alloc_params(mb, &mb->best, 0));
     BPNN_TRY(scored_set_open(be, mb->model, d, mb->x, mb->labels, rows_per_block, &mb->train_set));
+    mb->train_set.participants = mb->parts;
+    mb->train_set.net->regularization_rows = mb->total_rows;
     if (o->validation)
         BPNN_TRY(scored_set_open(be, mb->model, o->validation, NULL, NULL, rows_per_block,
                                  &mb->val_set));
+    mb->val_set.participants = mb->parts;
     if (o->test && o->progress && o->accuracy_every_iteration)
         BPNN_TRY(
             scored_set_open(be, mb->model, o->test, NULL, NULL, rows_per_block, &mb->test_set));
@@ -164,13 +204,18 @@ static void close_buffers(minibatch *mb)
     free(mb->host_order);
     free(mb->stage_x);
     free(mb->stage_labels);
+    free(mb->zeros);
+    free(mb->shares);
 }
 
 /* The epoch's order, on the host and (resident data) on the device. */
 static bpnn_status shuffle(minibatch *mb, int epoch)
 {
     xoshiro256 g;
-    xoshiro256_seed_stream(&g, mb->o->seed, RANDOM_STREAM_EPOCH0 + (uint64_t)epoch);
+    /* each participant its own order of its own share; the first's is the
+     * order of a training alone */
+    uint64_t rank = participants_many(mb->parts) ? (uint64_t)mb->parts->rank : 0;
+    xoshiro256_seed_stream(&g, mb->o->seed, RANDOM_STREAM_EPOCH0 + (uint64_t)epoch + (rank << 32));
     xoshiro256_permutation(&g, mb->m, mb->host_order);
     if (mb->plan->streamed)
         return BPNN_OK;
@@ -214,9 +259,28 @@ static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t
                              double *cost, double *lr)
 {
     backend *be = mb->be;
-    BPNN_TRY(load_batch(mb, first, rows));
-    network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
-    BPNN_TRY(network_cost_gradient(mb->net, mb->params, mb->o->lambda, cost, mb->grad));
+    if (!participants_many(mb->parts)) {
+        BPNN_TRY(load_batch(mb, first, rows));
+        network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
+        BPNN_TRY(network_cost_gradient(mb->net, mb->params, mb->o->lambda, cost, mb->grad));
+    } else {
+        /* this share's part of the mean over the step's rows everywhere,
+         * summed over the shares; the regularization once, after */
+        *cost = 0;
+        if (rows > 0) {
+            BPNN_TRY(load_batch(mb, first, rows));
+            network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
+            mb->net->mean_rows = global_step_rows(mb, in_epoch);
+            BPNN_TRY(network_cost_gradient(mb->net, mb->params, 0.0, cost, mb->grad));
+        } else {
+            BPNN_TRY(be->ops->upload(be, view_at(mb->grad, 0), mb->n, mb->zeros));
+        }
+        BPNN_TRY(participants_sum_gradient(mb->parts, be, mb->grad, mb->n, cost, 1));
+        double regularization;
+        BPNN_TRY(
+            network_regularization(mb->net, mb->params, mb->o->lambda, &regularization, mb->grad));
+        *cost += regularization;
+    }
     *lr = minibatch_learning_rate(mb->o, mb->base_lr, mb->step, mb->steps);
     if (!isfinite(*cost))
         return diverged(mb, epoch, in_epoch + 1, *cost, *lr);
@@ -241,7 +305,7 @@ static void describe(const minibatch *mb, checkpoint *c)
     *c = (checkpoint){.layer_count = model->layer_count,
                       .precision = mb->be->precision,
                       .optimizer = o->optimizer,
-                      .batch = mb->batch,
+                      .batch = mb->global_batch,
                       .seed = o->seed,
                       .lambda = o->lambda,
                       .learning_rate = mb->base_lr,
@@ -255,10 +319,10 @@ static void describe(const minibatch *mb, checkpoint *c)
                       .lr_decay = o->lr_schedule == BPNN_LR_STEP ? o->lr_decay : 0,
                       .warmup_epochs = o->warmup_epochs,
                       .epochs = o->epochs,
-                      .data_rows = mb->m,
+                      .data_rows = mb->total_rows,
                       .data_features = mb->data->features,
                       .data_crc = mb->data_crc,
-                      .val_rows = o->validation ? o->validation->rows : 0,
+                      .val_rows = mb->total_val_rows,
                       .val_crc = mb->val_crc,
                       .param_count = mb->n};
     for (int l = 0; l < model->layer_count; l++)
@@ -277,6 +341,8 @@ static bpnn_status download_vector(minibatch *mb, backend_buffer *buffer, double
 
 static bpnn_status save_checkpoint(minibatch *mb, double elapsed)
 {
+    if (participants_many(mb->parts) && mb->parts->rank != 0)
+        return BPNN_OK; /* the state is the same everywhere: one writer */
     checkpoint c;
     describe(mb, &c);
     c.epoch = mb->epoch;
@@ -396,6 +462,7 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         int epoch = mb->epoch;
         BPNN_TRY(shuffle(mb, epoch));
         double epoch_started = bpnn_now(), cost_sum = 0, lr = 0;
+        size_t done = 0; /* rows of the epoch so far, over all participants */
         bpnn_iteration it = {.kind = BPNN_PROGRESS_STEP,
                              .iteration = epoch + 1,
                              .epoch = epoch + 1,
@@ -408,11 +475,12 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         for (uint64_t s = 0; s < mb->steps; s++) {
             if (bpnn_interrupt_flag)
                 return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted");
-            size_t first = (size_t)s * mb->batch;
-            size_t rows = mb->m - first < mb->batch ? mb->m - first : mb->batch;
+            int rank = participants_many(mb->parts) ? mb->parts->rank : 0;
+            size_t first = (size_t)s * share_batch(mb, rank), rows = step_rows(mb, rank, s);
             double cost;
             BPNN_TRY(take_step(mb, epoch, s, first, rows, &cost, &lr));
             cost_sum += cost;
+            done += global_step_rows(mb, s);
             double now = bpnn_now();
             it.step = (long)s + 1;
             it.evaluations = mb->step > INT32_MAX ? INT32_MAX : (int)mb->step;
@@ -420,11 +488,14 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
             it.learning_rate = lr;
             it.epoch_seconds = now - epoch_started;
             it.seconds = mb->elapsed_before + now - started;
-            it.samples_per_second =
-                (double)(first + rows) / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
-            if (s + 1 < mb->steps && report(mb, &it)) {
-                result->stop_reason = "stopped";
-                break;
+            it.samples_per_second = (double)done / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
+            if (s + 1 < mb->steps) {
+                int stop;
+                BPNN_TRY(participants_any(mb->parts, report(mb, &it), &stop));
+                if (stop) {
+                    result->stop_reason = "stopped";
+                    break;
+                }
             }
         }
         if (strcmp(result->stop_reason, "stopped") == 0)
@@ -433,7 +504,8 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         BPNN_TRY(end_epoch(mb, &it));
         it.kind = BPNN_PROGRESS_EPOCH;
         it.seconds = mb->elapsed_before + bpnn_now() - started;
-        int stop = report(mb, &it);
+        int stop;
+        BPNN_TRY(participants_any(mb->parts, report(mb, &it), &stop));
         if (o->checkpoint_path && (mb->epoch % o->checkpoint_every == 0 || mb->epoch == o->epochs))
             BPNN_TRY(save_checkpoint(mb, it.seconds));
         if (stop) {
@@ -444,9 +516,30 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
     return BPNN_OK;
 }
 
+/* Every participant's row count, the totals, the global batch and the steps
+ * per epoch. */
+static bpnn_status count_rows(minibatch *mb)
+{
+    const bpnn_train_options *o = mb->o;
+    int count = participants_many(mb->parts) ? mb->parts->count : 1;
+    if (!(mb->shares = calloc((size_t)count + 1, sizeof *mb->shares)))
+        return bpnn_fail_oom("the participants' row counts");
+    mb->shares[count > 1 ? mb->parts->rank : 0] = (double)mb->m;
+    mb->shares[count] = o->validation ? (double)o->validation->rows : 0;
+    BPNN_TRY(participants_sum(mb->parts, mb->shares, (size_t)count + 1));
+    mb->total_rows = 0;
+    for (int j = 0; j < count; j++)
+        mb->total_rows += (size_t)mb->shares[j];
+    mb->total_val_rows = (size_t)mb->shares[count];
+    mb->global_batch = o->batch < mb->total_rows ? o->batch : mb->total_rows;
+    mb->steps = (mb->total_rows + mb->global_batch - 1) / mb->global_batch;
+    mb->batch = count > 1 ? share_batch(mb, mb->parts->rank) : mb->global_batch;
+    return BPNN_OK;
+}
+
 bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *data,
                             const bpnn_train_options *o, const memory_plan *plan,
-                            bpnn_train_result *result)
+                            participants *parts, bpnn_train_result *result)
 {
     if (o->batch == 0 || o->epochs < 0 ||
         (o->lr_schedule == BPNN_LR_STEP && o->lr_step_epochs < 1) || o->checkpoint_every < 1)
@@ -459,9 +552,8 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
                     .data = data,
                     .plan = plan,
                     .n = model->param_count,
-                    .m = data->rows};
-    mb.batch = o->batch < data->rows ? o->batch : data->rows;
-    mb.steps = (mb.m + mb.batch - 1) / mb.batch;
+                    .m = data->rows,
+                    .parts = parts};
     mb.base_lr = o->learning_rate > 0 ? o->learning_rate : bpnn_default_learning_rate(o->optimizer);
     mb.update = (backend_update){.kind = update_kind(o),
                                  .momentum = o->momentum,
@@ -469,10 +561,14 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
                                  .beta2 = o->beta2,
                                  .epsilon = o->epsilon};
     if (o->checkpoint_path || o->resume_path) {
-        mb.data_crc = checkpoint_data_crc(data);
-        mb.val_crc = o->validation ? checkpoint_data_crc(o->validation) : 0;
+        mb.data_crc = o->data_fingerprint ? o->data_fingerprint : checkpoint_data_crc(data);
+        mb.val_crc = o->validation_fingerprint ? o->validation_fingerprint
+                     : o->validation           ? checkpoint_data_crc(o->validation)
+                                               : 0;
     }
-    bpnn_status status = open_buffers(&mb);
+    bpnn_status status = count_rows(&mb);
+    if (status == BPNN_OK)
+        status = open_buffers(&mb);
     if (status == BPNN_OK && o->resume_path)
         status = resume(&mb);
     result->resumed_epoch = mb.epoch;

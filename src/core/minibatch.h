@@ -5,10 +5,11 @@
 
 #include "backend/backend.h"
 #include "core/memory_plan.h"
+#include "core/participants.h"
 
 bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *data,
                             const bpnn_train_options *options, const memory_plan *plan,
-                            bpnn_train_result *result);
+                            participants *parts, bpnn_train_result *result);
 
 /* The learning rate of step `step` (0-based, counted over the whole run) of a
  * run of options->epochs epochs of steps_per_epoch steps each. */

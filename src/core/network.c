@@ -94,6 +94,7 @@ void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_
     net->x = x;
     net->labels = labels;
     net->rows = rows;
+    net->mean_rows = 0;
 }
 
 void network_free(network *net)
@@ -174,7 +175,7 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
     backend *be = net->be;
     const int *s = net->sizes;
     int last = net->layer_count - 1;
-    double inv_m = 1.0 / (double)net->rows, beta = first == 0 ? 0.0 : 1.0;
+    double inv_m = 1.0 / (double)network_mean_rows(net), beta = first == 0 ? 0.0 : 1.0;
     BPNN_TRY(be->ops->output_delta(be, m, (size_t)s[last], view_at(net->activation[last], 0),
                                    block_labels(net, first), view_at(net->delta[last], 0)));
     for (int l = last - 1; l >= 0; l--) {
@@ -197,7 +198,8 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
     return BPNN_OK;
 }
 
-/* lambda/2 sum ||Theta_l[:,1:]||^2 into *squares, and its gradient added. */
+/* sum ||Theta_l[:,1:]||^2 into *squares, and (lambda/m) Theta_l[:,1:] added
+ * to the gradient when there is one. */
 static bpnn_status regularize(network *net, backend_buffer *params, double lambda,
                               backend_buffer *grad, double *squares)
 {
@@ -236,7 +238,18 @@ bpnn_status network_cost_gradient(network *net, backend_buffer *params, double l
     }
     if (lambda != 0)
         BPNN_TRY(regularize(net, params, lambda, grad, &squares));
-    *cost = loss / (double)net->rows + lambda / (2.0 * (double)net->regularization_rows) * squares;
+    *cost = loss / (double)network_mean_rows(net) +
+            lambda / (2.0 * (double)net->regularization_rows) * squares;
+    return BPNN_OK;
+}
+
+bpnn_status network_regularization(network *net, backend_buffer *params, double lambda,
+                                   double *cost, backend_buffer *grad)
+{
+    double squares = 0;
+    if (lambda != 0)
+        BPNN_TRY(regularize(net, params, lambda, grad, &squares));
+    *cost = lambda / (2.0 * (double)net->regularization_rows) * squares;
     return BPNN_OK;
 }
 

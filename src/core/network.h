@@ -17,6 +17,10 @@ typedef struct network {
     /* The regularization term's m: lambda/(2 m) sum Theta^2. The training
      * set's row count when the rows are one mini-batch of it; else rows. */
     size_t regularization_rows;
+    /* The data terms are means over this many rows: 0 for rows itself; all
+     * participants' rows when these are one participant's share of the data
+     * (then each participant's cost and gradient add up to the whole's). */
+    size_t mean_rows;
     backend_buffer *x;      /* rows x sizes[0]; not owned */
     backend_buffer *labels; /* rows int32; not owned, may be NULL */
     /* Streamed: the data stay on the host and each block is uploaded into x
@@ -45,6 +49,17 @@ void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_
 /* The regularized cost J and, when grad is not NULL, its gradient. */
 bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
                                   backend_buffer *grad);
+/* The regularization alone: lambda/(2 m) sum ||Theta[:,1:]||^2 into *cost and,
+ * when grad is not NULL, (lambda/m) Theta[:,1:] added to it (m the
+ * regularization_rows). For a gradient summed over participants first. */
+bpnn_status network_regularization(network *net, backend_buffer *params, double lambda,
+                                   double *cost, backend_buffer *grad);
+
+static inline size_t network_mean_rows(const network *net)
+{
+    return net->mean_rows ? net->mean_rows : net->rows;
+}
+
 /* The argmax class of every row into `classes` (INDEX, rows long). */
 bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer *classes);
 

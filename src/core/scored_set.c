@@ -25,7 +25,8 @@ bpnn_status scored_set_open(backend *be, const bpnn_model *model, const bpnn_dat
     }
     if (status == BPNN_OK)
         status = backend_alloc(be, BACKEND_INDEX, data->rows, &set->classes);
-    if (status == BPNN_OK && !(set->host_classes = malloc(data->rows * sizeof(int32_t))))
+    if (status == BPNN_OK &&
+        !(set->host_classes = malloc((data->rows ? data->rows : 1) * sizeof(int32_t))))
         status = bpnn_fail_oom("predicted classes");
     if (status != BPNN_OK)
         scored_set_close(be, set);
@@ -48,15 +49,30 @@ bpnn_status scored_set_accuracy(backend *be, scored_set *set, backend_buffer *pa
                                 double *accuracy)
 {
     size_t rows = set->data->rows, correct = 0;
-    BPNN_TRY(network_predict(set->net, params, set->classes));
-    BPNN_TRY(be->ops->download_index(be, view_at(set->classes, 0), rows, set->host_classes));
+    if (rows > 0) {
+        BPNN_TRY(network_predict(set->net, params, set->classes));
+        BPNN_TRY(be->ops->download_index(be, view_at(set->classes, 0), rows, set->host_classes));
+    }
     for (size_t i = 0; i < rows; i++)
         correct += set->host_classes[i] == set->data->labels[i];
-    *accuracy = (double)correct / (double)rows;
+    double counts[2] = {(double)correct, (double)rows};
+    BPNN_TRY(participants_sum(set->participants, counts, 2));
+    *accuracy = counts[0] / counts[1];
     return BPNN_OK;
 }
 
 bpnn_status scored_set_cost(scored_set *set, backend_buffer *params, double lambda, double *cost)
 {
-    return network_cost_gradient(set->net, params, lambda, cost, NULL);
+    if (!participants_many(set->participants))
+        return network_cost_gradient(set->net, params, lambda, cost, NULL);
+    /* each share's mean loss weighed by its rows, then the regularization once */
+    double sums[2] = {0, (double)set->data->rows};
+    if (set->data->rows > 0)
+        BPNN_TRY(network_cost_gradient(set->net, params, 0.0, &sums[0], NULL));
+    sums[0] *= (double)set->data->rows;
+    BPNN_TRY(participants_sum(set->participants, sums, 2));
+    double regularization;
+    BPNN_TRY(network_regularization(set->net, params, lambda, &regularization, NULL));
+    *cost = sums[0] / sums[1] + regularization;
+    return BPNN_OK;
 }

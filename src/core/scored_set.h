@@ -6,6 +6,7 @@
 #define BPNN_CORE_SCORED_SET_H
 
 #include "core/network.h"
+#include "core/participants.h"
 
 typedef struct scored_set {
     const bpnn_dataset *data;
@@ -13,6 +14,9 @@ typedef struct scored_set {
     int owns_data; /* x and labels were uploaded here */
     network *net;
     int32_t *host_classes;
+    /* when `data` is one participant's share: accuracy and cost are those of
+     * all shares together (NULL: the data set is whole) */
+    participants *participants;
 } scored_set;
 
 /* Evaluates `data` on the device: from x and labels already there when

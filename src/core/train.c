@@ -60,7 +60,8 @@ void bpnn_train_options_default(bpnn_train_options *options)
                                     .lr_step_epochs = 3,
                                     .lr_decay = 0.1,
                                     .seed = 1,
-                                    .checkpoint_every = 1};
+                                    .checkpoint_every = 1,
+                                    .ranks = 1};
 }
 
 static bpnn_status check_shapes(const bpnn_model *model, const bpnn_dataset *data, int need_labels)
@@ -169,6 +170,8 @@ typedef struct training {
     double started;
     scored_set train_set, test_set;
     int measure;
+    participants *participants;
+    size_t n;
 } training;
 
 static bpnn_status training_objective(void *context, backend_buffer *x, double *f,
@@ -177,7 +180,16 @@ static bpnn_status training_objective(void *context, backend_buffer *x, double *
     training *t = context;
     if (bpnn_interrupt_flag)
         return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted");
-    return network_cost_gradient(t->net, x, t->lambda, f, g);
+    if (!participants_many(t->participants))
+        return network_cost_gradient(t->net, x, t->lambda, f, g);
+    /* this share's part of the mean over all rows, summed over the shares in
+     * one reduction; the regularization is added once, after */
+    BPNN_TRY(network_cost_gradient(t->net, x, 0.0, f, g));
+    BPNN_TRY(participants_sum_gradient(t->participants, t->be, g, t->n, f, 1));
+    double regularization;
+    BPNN_TRY(network_regularization(t->net, x, t->lambda, &regularization, g));
+    *f += regularization;
+    return BPNN_OK;
 }
 
 static bpnn_status training_iteration(void *context, int iteration, int evaluations, double f,
@@ -196,26 +208,37 @@ static bpnn_status training_iteration(void *context, int iteration, int evaluati
     }
     it.seconds = bpnn_now() - t->started;
     it.val_cost = it.val_accuracy = -1;
-    *stop = t->options->progress(&it, t->options->progress_user) != 0;
-    return BPNN_OK;
+    /* every participant stops when one is asked to */
+    return participants_any(t->participants,
+                            t->options->progress(&it, t->options->progress_user) != 0, stop);
 }
 
 /* cg or lbfgs on the whole training set. */
 static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_dataset *data,
                                     const bpnn_train_options *options, const memory_plan *plan,
-                                    bpnn_train_result *result)
+                                    participants *parts, bpnn_train_result *result)
 {
     size_t rows_per_block = plan->streamed ? plan->rows_per_block : 0;
     training t = {.be = be,
                   .lambda = options->lambda,
                   .options = options,
-                  .measure = options->progress && options->accuracy_every_iteration};
+                  .measure = options->progress && options->accuracy_every_iteration,
+                  .participants = parts,
+                  .n = model->param_count};
     problem p; /* its gradient buffer goes unused: the optimizer keeps its own */
     BPNN_TRY(problem_open(be, model, data, 1, rows_per_block, &p));
     t.net = p.net;
+    /* a share's cost is its part of the mean over every participant's rows */
+    double total_rows = (double)data->rows;
+    bpnn_status status = participants_sum(parts, &total_rows, 1);
+    if (status == BPNN_OK && participants_many(parts)) {
+        p.net->mean_rows = (size_t)total_rows;
+        p.net->regularization_rows = (size_t)total_rows;
+    }
     /* always: the final training accuracy is measured on the data in place */
-    bpnn_status status =
-        scored_set_open(be, model, data, p.x, p.labels, rows_per_block, &t.train_set);
+    if (status == BPNN_OK)
+        status = scored_set_open(be, model, data, p.x, p.labels, rows_per_block, &t.train_set);
+    t.train_set.participants = parts;
     if (status == BPNN_OK && t.measure && options->test)
         status = scored_set_open(be, model, options->test, NULL, NULL, rows_per_block, &t.test_set);
     optimizer_result r = {0};
@@ -322,9 +345,14 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     memory_plan plan;
     BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? batch : 0,
                               optimizer_vectors(options), &plan));
-    if (minibatch)
-        return minibatch_train(be, model, data, options, &plan, result);
-    return full_batch_train(be, model, data, options, &plan, result);
+    participants parts;
+    bpnn_status status = participants_init(&parts, options);
+    if (status == BPNN_OK && minibatch)
+        status = minibatch_train(be, model, data, options, &plan, &parts, result);
+    else if (status == BPNN_OK)
+        status = full_batch_train(be, model, data, options, &plan, &parts, result);
+    participants_free(&parts);
+    return status;
 }
 
 bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,

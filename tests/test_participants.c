@@ -1,0 +1,220 @@
+/* test_participants.c — one training shared among participants, each with a
+ * share of the rows, through the library's reduce callback: here the
+ * participants are threads of this process and the reduction sums their
+ * values in rank order behind a barrier, as bpnn-cl's MPI ranks do across
+ * processes. Full-batch training must follow the training alone to
+ * rounding; mini-batch training sees other batches and must end close. */
+#include <pthread.h>
+#include <string.h>
+
+#include "bpnn.h"
+#include "core/random.h"
+#include "testutil.h"
+
+#define MAX_PARTICIPANTS 4
+
+typedef struct table {
+    int count;
+    pthread_barrier_t barrier;
+    double *values[MAX_PARTICIPANTS];
+    double *sum;
+    size_t capacity;
+} table;
+
+typedef struct participant {
+    table *table;
+    int rank;
+    bpnn_dataset share;
+    const bpnn_train_options *options;
+    bpnn_train_result result;
+    bpnn_status status;
+    double *params;
+    size_t param_count;
+    const int *sizes;
+} participant;
+
+static bpnn_status sum_in_rank_order(double *values, size_t count, void *user)
+{
+    participant *me = user;
+    table *t = me->table;
+    t->values[me->rank] = values;
+    pthread_barrier_wait(&t->barrier);
+    if (me->rank == 0) {
+        if (count > t->capacity) {
+            t->sum = realloc(t->sum, count * sizeof *t->sum);
+            t->capacity = count;
+        }
+        for (size_t i = 0; i < count; i++) {
+            double s = 0;
+            for (int r = 0; r < t->count; r++)
+                s += t->values[r][i];
+            t->sum[i] = s;
+        }
+    }
+    pthread_barrier_wait(&t->barrier);
+    memcpy(values, t->sum, count * sizeof *values);
+    pthread_barrier_wait(&t->barrier); /* nobody reuses the sum before all have it */
+    return BPNN_OK;
+}
+
+static void make_data(size_t rows, size_t features, uint64_t seed, bpnn_dataset *out)
+{
+    *out = (bpnn_dataset){.rows = rows, .features = features};
+    out->x = malloc(rows * features * sizeof *out->x);
+    out->labels = malloc(rows * sizeof *out->labels);
+    xoshiro256 g;
+    xoshiro256_seed(&g, seed);
+    for (size_t i = 0; i < rows; i++) {
+        int k = (int)(i % 3);
+        out->labels[i] = k;
+        for (size_t j = 0; j < features; j++)
+            out->x[i * features + j] =
+                (j % 3 == (size_t)k ? 1.0 : -0.5) + 1.5 * (2 * xoshiro256_uniform(&g) - 1);
+    }
+}
+
+/* Rows [first, first + rows) of `data`. */
+static void take_share(const bpnn_dataset *data, size_t first, size_t rows, bpnn_dataset *out)
+{
+    *out = (bpnn_dataset){.rows = rows, .features = data->features};
+    out->x = malloc(rows * data->features * sizeof *out->x);
+    out->labels = malloc(rows * sizeof *out->labels);
+    memcpy(out->x, data->x + first * data->features, rows * data->features * sizeof *out->x);
+    memcpy(out->labels, data->labels + first, rows * sizeof *out->labels);
+}
+
+static void *train_share(void *arg)
+{
+    participant *me = arg;
+    bpnn_device *device = NULL;
+    me->status = bpnn_device_open("cpu", BPNN_F64, &device);
+    bpnn_model *model = NULL;
+    if (me->status == BPNN_OK)
+        me->status = bpnn_model_create(3, me->sizes, BPNN_F64, &model);
+    if (me->status == BPNN_OK) {
+        bpnn_init_random(model, 3);
+        bpnn_train_options o = *me->options;
+        o.rank = me->rank;
+        o.reduce = sum_in_rank_order;
+        o.reduce_user = me;
+        me->status = bpnn_train(device, model, &me->share, &o, &me->result);
+        me->param_count = model->param_count;
+        me->params = malloc(model->param_count * sizeof *me->params);
+        memcpy(me->params, model->params, model->param_count * sizeof *me->params);
+    }
+    bpnn_model_free(model);
+    bpnn_device_close(device);
+    return NULL;
+}
+
+/* Trains on `data` shared by `count` threads (uneven shares); participant
+ * 0's result and parameters come back (all must agree). */
+static void train_shared(const bpnn_dataset *data, int count, const bpnn_train_options *options,
+                         bpnn_train_result *result, double **params)
+{
+    static const int sizes[3] = {6, 7, 3};
+    table t = {.count = count};
+    pthread_barrier_init(&t.barrier, NULL, (unsigned)count);
+    participant p[MAX_PARTICIPANTS];
+    pthread_t threads[MAX_PARTICIPANTS];
+    for (int r = 0; r < count; r++) {
+        size_t first = data->rows * (size_t)r / (size_t)count;
+        size_t last = data->rows * (size_t)(r + 1) / (size_t)count;
+        p[r] = (participant){.table = &t, .rank = r, .options = options, .sizes = sizes};
+        take_share(data, first, last - first, &p[r].share);
+        ck_assert_int_eq(pthread_create(&threads[r], NULL, train_share, &p[r]), 0);
+    }
+    for (int r = 0; r < count; r++)
+        pthread_join(threads[r], NULL);
+    for (int r = 0; r < count; r++) {
+        ck_assert_msg(p[r].status == BPNN_OK, "participant %d: %d", r, p[r].status);
+        /* every replica holds the same parameters, bit for bit */
+        ck_assert(memcmp(p[r].params, p[0].params, p[0].param_count * sizeof(double)) == 0);
+        ck_assert_double_eq(p[r].result.final_cost, p[0].result.final_cost);
+        if (r > 0)
+            free(p[r].params);
+        bpnn_dataset_free(&p[r].share);
+    }
+    *result = p[0].result;
+    *params = p[0].params;
+    pthread_barrier_destroy(&t.barrier);
+    free(t.sum);
+}
+
+START_TEST(test_full_batch_follows_one_participant)
+{
+    bpnn_set_threads(1);
+    bpnn_dataset data;
+    make_data(301, 6, 1, &data);
+    static const bpnn_optimizer optimizers[] = {BPNN_OPT_CG, BPNN_OPT_LBFGS};
+    for (int i = 0; i < 2; i++) {
+        bpnn_train_options o;
+        bpnn_train_options_default(&o);
+        o.optimizer = optimizers[i];
+        o.max_iter = 20;
+        o.lambda = 0.5;
+        bpnn_train_result alone, shared;
+        double *p_alone, *p_shared;
+        train_shared(&data, 1, &o, &alone, &p_alone);
+        for (int count = 2; count <= 3; count++) {
+            o.ranks = count;
+            train_shared(&data, count, &o, &shared, &p_shared);
+            printf("%s, %d participants: final cost %.17g, alone %.17g\n",
+                   bpnn_optimizer_name(o.optimizer), count, shared.final_cost, alone.final_cost);
+            ck_assert_rel(shared.final_cost, alone.final_cost, 1e-12);
+            ck_assert_int_eq(shared.iterations, alone.iterations);
+            ck_assert_double_eq(shared.train_accuracy, alone.train_accuracy);
+            free(p_shared);
+        }
+        o.ranks = 1;
+        free(p_alone);
+    }
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+START_TEST(test_minibatch_close_to_one_participant)
+{
+    bpnn_set_threads(1);
+    bpnn_dataset data;
+    make_data(600, 6, 2, &data);
+    bpnn_train_options o;
+    bpnn_train_options_default(&o);
+    o.optimizer = BPNN_OPT_ADAM;
+    o.epochs = 2;
+    o.batch = 8;
+    o.learning_rate = 0.02;
+    o.lambda = 0.5;
+    bpnn_train_result alone, shared;
+    double *p_alone, *p_shared;
+    train_shared(&data, 1, &o, &alone, &p_alone);
+    o.ranks = 2;
+    train_shared(&data, 2, &o, &shared, &p_shared);
+    printf("adam, 2 participants: final cost %.6f (alone %.6f), accuracy %.4f (alone %.4f)\n",
+           shared.final_cost, alone.final_cost, shared.train_accuracy, alone.train_accuracy);
+    /* the same number of steps on batches of the same global size: other
+     * rows in each batch, so the same descent to within a few percent */
+    ck_assert_int_eq(shared.evaluations, alone.evaluations);
+    ck_assert_rel(shared.final_cost, alone.final_cost, 0.05);
+    ck_assert(fabs(shared.train_accuracy - alone.train_accuracy) < 0.03);
+    free(p_alone);
+    free(p_shared);
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
+static Suite *participants_suite(void)
+{
+    Suite *s = suite_create("participants");
+    TCase *t = tcase_create("shared");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_full_batch_follows_one_participant);
+    tcase_add_test(t, test_minibatch_close_to_one_participant);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(participants_suite());
+}
