@@ -3,7 +3,12 @@
  * gradient) on the host CPU or on an OpenCL device.
  *
  * Every function that can fail returns a bpnn_status; the message that goes
- * with the last failure of the calling thread is bpnn_error_message(). */
+ * with the last failure of the calling thread is bpnn_error_message().
+ *
+ * Pointers: a pointer argument may be NULL only where its function's comment
+ * says so. Passing NULL elsewhere is BPNN_ERR_INVALID naming the function and
+ * the argument, never a crash; functions without a status do nothing (the
+ * *_free and init functions), or return "" (names) or 0 (counts). */
 #ifndef BPNN_H
 #define BPNN_H
 
@@ -49,13 +54,15 @@ typedef struct bpnn_dataset {
     int image_height;
 } bpnn_dataset;
 
+/* data may be NULL. */
 void bpnn_dataset_free(bpnn_dataset *data);
-/* Largest label + 1 (0 when there are no labels). */
+/* Largest label + 1 (0 when there are no labels or data is NULL). */
 int bpnn_dataset_class_count(const bpnn_dataset *data);
 
 /* Loading. Errors name the file and the record or line. `limit` (0: all)
  * stops decoding after that many records; a limit larger than the file holds
- * is BPNN_ERR_INVALID naming both numbers. */
+ * is BPNN_ERR_INVALID naming both numbers. Paths may name FIFOs; "-" is
+ * standard input. Each is read once. */
 typedef enum bpnn_csv_header {
     BPNN_HEADER_AUTO = 0,
     BPNN_HEADER_YES,
@@ -70,6 +77,7 @@ typedef struct bpnn_load_options {
     int label_offset;       /* class = label - label_offset (--labels-from) */
     const char *mat_x;      /* MAT: variable names, "X" and "y" by default */
     const char *mat_y;
+    char delimiter;         /* CSV: ',', ';' or '\t'; 0 guesses it from the first line */
 } bpnn_load_options;
 
 void bpnn_load_options_default(bpnn_load_options *options);
@@ -89,6 +97,11 @@ bpnn_status bpnn_load_data(const char *path, const char *labels_path,
  * 0 < fraction < 1 and both parts non-empty, else BPNN_ERR_INVALID. */
 bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
                                bpnn_dataset *validation);
+/* Keeps share `index` of `count` of the rows: rows [index m / count,
+ * (index + 1) m / count), the share of one participant of a training shared
+ * among `count` (bpnn_train_options.reduce). BPNN_ERR_INVALID when the share
+ * would be empty. */
+bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count);
 /* BPNN_ERR_INVALID naming `source` and the row when a label is not in 0..classes-1. */
 bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source);
 
@@ -126,15 +139,19 @@ typedef struct bpnn_model {
 } bpnn_model;
 
 int bpnn_model_class_count(const bpnn_model *model);
+/* SIZE_MAX when the count does not fit a size_t (or a size is negative). */
 size_t bpnn_param_count(int layer_count, const int *sizes);
 /* Offset of Theta_l (1-based l, as the seed names them) in the flat vector. */
 size_t bpnn_theta_offset(const int *sizes, int l);
 
-/* An empty model of the given layout (parameters zero, no normalization). */
+/* An empty model of the given layout (parameters zero, no normalization).
+ * At most BPNN_MAX_LAYERS layers of at least one unit, at most INT32_MAX
+ * parameters (counted without overflow), else BPNN_ERR_INVALID. */
 bpnn_status bpnn_model_create(int layer_count, const int *sizes, bpnn_precision precision,
                               bpnn_model **out);
-void bpnn_model_free(bpnn_model *model);
-/* Copies the class names (count = class count) into the model. */
+void bpnn_model_free(bpnn_model *model); /* model may be NULL */
+/* Copies the class names (count = class count) into the model; names NULL
+ * removes them (none of the names may be NULL). */
 bpnn_status bpnn_model_set_class_names(bpnn_model *model, const char *const *names);
 
 /* Uniform in [-e, e], e = sqrt(6 / (s_l + s_{l+1})), drawn in double by
@@ -149,7 +166,10 @@ bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_
 void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data);
 
 /* Model files: fixed little-endian layout with a CRC32 trailer; written to a
- * temporary file and renamed into place. */
+ * temporary file and renamed into place. Loading checks the values too:
+ * finite parameters, a finite lambda >= 0, finite normalization shifts and
+ * positive finite scales; a file with others is corrupt (BPNN_ERR_INVALID),
+ * and saving a model with others is refused likewise. */
 bpnn_status bpnn_model_save(const bpnn_model *model, const char *path);
 bpnn_status bpnn_model_load(const char *path, bpnn_model **out);
 
@@ -158,9 +178,10 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out);
 /* An opened compute device: the host CPU path or an OpenCL device. */
 typedef struct bpnn_device bpnn_device;
 
-/* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help). */
+/* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help);
+ * NULL means "auto". */
 bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out);
-void bpnn_device_close(bpnn_device *device);
+void bpnn_device_close(bpnn_device *device); /* device may be NULL */
 const char *bpnn_device_spec(const bpnn_device *device); /* resolved, e.g. "opencl:0:0" */
 const char *bpnn_device_name(const bpnn_device *device);
 const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
@@ -189,7 +210,8 @@ const char *bpnn_blas_core(void);
 /* ---- cost, gradient, training, prediction ---------------------------------- */
 
 /* The regularized cost and its gradient (param_count doubles) at the model's
- * parameters on `data`, computed on `device`. */
+ * parameters on `data`, computed on `device`. gradient may be NULL (the cost
+ * alone). Labels outside 0..K-1 are BPNN_ERR_INVALID naming the row. */
 bpnn_status bpnn_cost_gradient(bpnn_device *device, const bpnn_model *model,
                                const bpnn_dataset *data, double lambda, double *cost,
                                double *gradient);
@@ -310,7 +332,7 @@ typedef struct bpnn_train_result {
     int evaluations;         /* cost-and-gradient evaluations (mini-batch: steps) */
     double final_cost;       /* J on the whole training set at the final parameters */
     const char *stop_reason; /* "gtol", "max_iter", "line_search", "epochs",
-                              * "early_stopping", "stopped" */
+                              * "early_stopping", "stopped", "interrupted" */
     double train_seconds;
     double train_accuracy; /* on the training data, at the final parameters */
     /* Bytes that crossed host<->device while the optimizer ran (after the
@@ -324,7 +346,13 @@ typedef struct bpnn_train_result {
     int streamed;      /* 1 when the data did not fit the device and were streamed */
 } bpnn_train_result;
 
-/* Trains model->params in place on `data` by options->optimizer. */
+/* Trains model->params in place on `data` by options->optimizer. A label of
+ * the training, validation or test data outside 0..K-1 (K the output
+ * layer's units) is BPNN_ERR_INVALID naming the set and the row. Stopped by
+ * bpnn_interrupt_flag (BPNN_ERR_INTERRUPTED), the result still says how far
+ * it got: iterations (mini-batch: whole epochs) and evaluations (steps), the
+ * train_seconds, stop_reason "interrupted", final_cost NaN and
+ * train_accuracy -1; model->params are left as they were. */
 bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_dataset *data,
                        const bpnn_train_options *options, bpnn_train_result *result);
 
@@ -334,7 +362,8 @@ bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model, const bpn
 
 /* Times `repeat` cost-and-gradient evaluations (what one CG function
  * evaluation costs) with the data and parameters already on the device,
- * after one warm-up evaluation; seconds[i] receives each. */
+ * after one warm-up evaluation; seconds[i] receives each (seconds may be NULL
+ * when repeat is 0). */
 bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
                                   const bpnn_dataset *data, double lambda, int repeat,
                                   double *seconds);
@@ -342,7 +371,7 @@ bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
 /* ---- gradient checking --------------------------------------------------- */
 
 /* The seed's debug problem: every Theta_l = sin(1..n)/10 reshaped row-major,
- * X (m x s_1) by the same rule, labels y_i = i mod K for i = 1..m. */
+ * X (m x s_1) by the same rule, labels y_i = i mod K for i = 1..m (m >= 1). */
 bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
                                bpnn_precision precision, bpnn_model **model, bpnn_dataset *data);
 
@@ -359,7 +388,7 @@ typedef struct bpnn_gradcheck {
  * debug problem, on `device` (open it in f64 for the seed's 1e-9 check). */
 bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int *sizes, size_t m,
                                 double lambda, double epsilon, bpnn_gradcheck *out);
-void bpnn_gradcheck_free(bpnn_gradcheck *check);
+void bpnn_gradcheck_free(bpnn_gradcheck *check); /* check may be NULL */
 
 #ifdef __cplusplus
 }

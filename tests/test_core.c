@@ -5,10 +5,16 @@
 
 #include "backend/backend.h"
 #include "bpnn.h"
+#include "core/cg.h"
 #include "core/lbfgs.h"
+#include "core/line_search.h"
+#include "core/line_step.h"
 #include "core/network.h"
+#include "core/random.h"
+#include "scipy_reference.h"
 #include "seed_reference.h"
 #include "testutil.h"
+#include "util/error.h"
 
 static bpnn_device *open_cpu(bpnn_precision precision)
 {
@@ -128,22 +134,94 @@ START_TEST(test_gradient_check)
 }
 END_TEST
 
-/* A gradient that is wrong in one entry must fail the check's metric. */
+/* A backend whose backpropagation is wrong in one op and right in all
+ * others: the forward pass, so the cost and the numerical gradient, stay
+ * exact, and bpnn_gradient_check must report the difference. */
+static backend_ops broken_ops;
+static const backend_ops *intact_ops;
+
+static bpnn_status output_delta_off(backend *be, size_t rows, size_t classes, backend_view h,
+                                    backend_view labels, backend_view delta)
+{
+    BPNN_TRY(intact_ops->output_delta(be, rows, classes, h, labels, delta));
+    return intact_ops->scal(be, rows * classes, 1.001, delta);
+}
+
+static bpnn_status sigmoid_gradient_off(backend *be, size_t count, backend_view a,
+                                        backend_view delta)
+{
+    BPNN_TRY(intact_ops->sigmoid_gradient_mul(be, count, a, delta));
+    return intact_ops->scal(be, count, 1.001, delta);
+}
+
+/* _i = 0: the output layer's delta 0.1% too large; 1: the hidden layers'. */
 START_TEST(test_gradient_check_detects_error)
 {
-    bpnn_device *cpu = open_cpu(BPNN_F64);
+    static const int sizes[] = {3, 5, 4, 3};
+    backend *be;
+    ck_assert_int_eq(cpu_backend_create(BPNN_F64, &be), BPNN_OK);
+    intact_ops = be->ops;
+    broken_ops = *be->ops;
+    if (_i == 0)
+        broken_ops.output_delta = output_delta_off;
+    else
+        broken_ops.sigmoid_gradient_mul = sigmoid_gradient_off;
+    be->ops = &broken_ops;
     bpnn_gradcheck g;
-    static const int sizes[] = {3, 5, 3};
-    ck_assert_int_eq(bpnn_gradient_check(cpu, 3, sizes, 5, 0, 1e-4, &g), BPNN_OK);
-    g.backprop[7] *= 1.001;
-    double diff = 0, sum = 0;
-    for (size_t i = 0; i < g.count; i++) {
-        diff += pow(g.numeric[i] - g.backprop[i], 2);
-        sum += pow(g.numeric[i] + g.backprop[i], 2);
-    }
-    ck_assert(sqrt(diff / sum) > 1e-9);
+    ck_assert_int_eq(bpnn_gradient_check(be, 4, sizes, 5, 0, 1e-4, &g), BPNN_OK);
+    /* about 1e-4 and above: far outside the 1e-9 a right gradient meets */
+    ck_assert_msg(g.relative_difference > 1e-6, "relative difference %g", g.relative_difference);
+    ck_assert(g.max_abs_difference > 1e-9);
     bpnn_gradcheck_free(&g);
-    bpnn_device_close(cpu);
+    be->ops = intact_ops;
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* The CPU backend evaluates the rows in blocks (its batch_bytes): one byte
+ * makes blocks of the least size, 64 rows, so 300 rows are five blocks, the
+ * last one short. Cost, gradient and predictions must be the one-block
+ * results. */
+START_TEST(test_blocks_add_up)
+{
+    static const int sizes[] = {3, 5, 4, 3};
+    bpnn_precision precision = (bpnn_precision)_i;
+    double tolerance = precision == BPNN_F64 ? 1e-12 : 1e-5;
+    bpnn_model *model;
+    bpnn_dataset data;
+    ck_assert_int_eq(bpnn_debug_problem(4, sizes, 300, precision, &model, &data), BPNN_OK);
+    backend *whole, *blocked;
+    ck_assert_int_eq(cpu_backend_create(precision, &whole), BPNN_OK);
+    ck_assert_int_eq(cpu_backend_create(precision, &blocked), BPNN_OK);
+    whole->batch_bytes = 0;
+    blocked->batch_bytes = 1;
+    network *net;
+    ck_assert_int_eq(network_create(blocked, 4, sizes, data.rows, NULL, NULL, 0, &net), BPNN_OK);
+    ck_assert_int_lt(net->block_rows * 4, data.rows);
+    ck_assert_int_gt(data.rows % net->block_rows, 0);
+    network_free(net);
+    double cost, blocked_cost, gradient[64], blocked_gradient[64];
+    ck_assert_int_eq(bpnn_cost_gradient(whole, model, &data, 3, &cost, gradient), BPNN_OK);
+    ck_assert_int_eq(bpnn_cost_gradient(blocked, model, &data, 3, &blocked_cost, blocked_gradient),
+                     BPNN_OK);
+    ck_assert_rel(blocked_cost, cost, tolerance);
+    double largest = 0;
+    for (size_t i = 0; i < model->param_count; i++)
+        largest = fmax(largest, fabs(gradient[i]));
+    for (size_t i = 0; i < model->param_count; i++)
+        ck_assert_msg(fabs(blocked_gradient[i] - gradient[i]) <= tolerance * largest,
+                      "gradient[%zu]: %.17g in blocks, %.17g whole", i, blocked_gradient[i],
+                      gradient[i]);
+    /* the debug problem's outputs vary across rows, so every block's
+     * predictions count */
+    int32_t predicted[300], blocked_predicted[300];
+    ck_assert_int_eq(bpnn_predict(whole, model, &data, predicted), BPNN_OK);
+    ck_assert_int_eq(bpnn_predict(blocked, model, &data, blocked_predicted), BPNN_OK);
+    ck_assert_int_eq(memcmp(predicted, blocked_predicted, sizeof predicted), 0);
+    bpnn_model_free(model);
+    bpnn_dataset_free(&data);
+    bpnn_device_close(whole);
+    bpnn_device_close(blocked);
 }
 END_TEST
 
@@ -187,6 +265,32 @@ START_TEST(test_cost_stable_for_saturated_outputs)
         bpnn_device_close(cpu);
     }
     bpnn_model_free(model);
+}
+END_TEST
+
+/* ck_assert_rel itself: run in a suite of its own (forked, so a failure
+ * cannot unwind into this test), it must fail on anything not finite. */
+START_TEST(test_rel_assertion_cases)
+{
+    static const double cases[][2] = {
+        {INFINITY, 400}, {400, INFINITY}, {INFINITY, INFINITY}, {NAN, 1}, {1, 1 + 1e-13}};
+    ck_assert_rel(cases[_i][0], cases[_i][1], 1e-6);
+}
+END_TEST
+
+START_TEST(test_rel_assertion_refuses_non_finite)
+{
+    Suite *suite = suite_create("ck_assert_rel");
+    TCase *t = tcase_create("cases");
+    tcase_add_loop_test(t, test_rel_assertion_cases, 0, 5);
+    suite_add_tcase(suite, t);
+    SRunner *runner = srunner_create(suite);
+    srunner_set_fork_status(runner, CK_FORK);
+    srunner_run_all(runner, CK_SILENT);
+    int failed = srunner_ntests_failed(runner), run = srunner_ntests_run(runner);
+    srunner_free(runner);
+    ck_assert_int_eq(run, 5);
+    ck_assert_int_eq(failed, 4); /* all but the finite pair */
 }
 END_TEST
 
@@ -719,6 +823,782 @@ START_TEST(test_lbfgs_debug_network)
 }
 END_TEST
 
+/* ---- line searches ---------------------------------------------------------- */
+
+/* More and Thuente's test functions 1..6 (ACM TOMS 20, 1994, section 5),
+ * as tests/make_scipy_reference.py defines them; a quadratic (0) with its
+ * minimizer at 2; and (7) flaky_bowl's cost along -g from its start. */
+static void mt_function(int number, double a, double *f, double *g)
+{
+    switch (number) {
+    case 0:
+        *f = (a - 2) * (a - 2);
+        *g = 2 * (a - 2);
+        return;
+    case 1:
+        *f = -a / (a * a + 2);
+        *g = (a * a - 2) / ((a * a + 2) * (a * a + 2));
+        return;
+    case 2: {
+        double t = a + 0.004;
+        *f = pow(t, 5) - 2 * pow(t, 4);
+        *g = 5 * pow(t, 4) - 8 * pow(t, 3);
+        return;
+    }
+    case 3: {
+        const double b = 0.01, l = 39;
+        double p, dp;
+        if (a <= 1 - b)
+            p = 1 - a, dp = -1;
+        else if (a >= 1 + b)
+            p = a - 1, dp = 1;
+        else
+            p = (a - 1) * (a - 1) / (2 * b) + b / 2, dp = (a - 1) / b;
+        *f = p + 2 * (1 - b) / (l * M_PI) * sin(l * M_PI * a / 2);
+        *g = dp + (1 - b) * cos(l * M_PI * a / 2);
+        return;
+    }
+    case 7:
+        *f = 7 * (1 - a) * (1 - a);
+        *g = -14 * (1 - a);
+        return;
+    default: {
+        static const double betas[3][2] = {{0.001, 0.001}, {0.01, 0.001}, {0.001, 0.01}};
+        double b1 = betas[number - 4][0], b2 = betas[number - 4][1];
+        double g1 = sqrt(1 + b1 * b1) - b1, g2 = sqrt(1 + b2 * b2) - b2;
+        double s1 = sqrt((1 - a) * (1 - a) + b2 * b2), s2 = sqrt(a * a + b1 * b1);
+        *f = g1 * s1 + g2 * s2;
+        *g = -g1 * (1 - a) / s1 + g2 * a / s2;
+        return;
+    }
+    }
+}
+
+typedef struct scalar_function {
+    int number;
+    int evaluations;
+    /* a function gone wrong: f(a) = f(0) + a (rising) while the slope
+     * claims descent, or f(a) = f(0) - a without end */
+    int rising, unbounded;
+    double poisoned_value; /* when not 0: f(a) for every a > 0 */
+} scalar_function;
+
+static bpnn_status scalar_phi(void *context, double alpha, double *value, double *slope)
+{
+    scalar_function *s = context;
+    s->evaluations++;
+    mt_function(s->number, alpha, value, slope);
+    if (s->rising || s->unbounded) {
+        double f0, g0;
+        mt_function(s->number, 0, &f0, &g0);
+        *value = s->rising ? f0 + alpha : f0 - alpha;
+        *slope = g0;
+    }
+    if (s->poisoned_value != 0 && alpha > 0)
+        *value = s->poisoned_value;
+    return BPNN_OK;
+}
+
+static line_search scalar_search(scalar_function *fn, double c1, double c2, double first_step)
+{
+    line_search s = {
+        .phi = scalar_phi, .context = fn, .c1 = c1, .c2 = c2, .first_step = first_step};
+    mt_function(fn->number, 0, &s.f0, &s.slope0);
+    return s;
+}
+
+static int strong_wolfe(const line_search *s, int number, double alpha)
+{
+    double f, g;
+    mt_function(number, alpha, &f, &g);
+    return alpha > 0 && f <= s->f0 + s->c1 * alpha * s->slope0 && fabs(g) <= -s->c2 * s->slope0;
+}
+
+/* Our More-Thuente is MINPACK-2's dcsrch: the same steps, so the same step
+ * found after the same number of evaluations, from steps too short and too
+ * long alike. */
+START_TEST(test_more_thuente_matches_minpack)
+{
+    const line_search_reference *ref = &dcsrch_references[_i];
+    scalar_function fn = {.number = ref->function};
+    line_search s = scalar_search(&fn, ref->c1, ref->c2, ref->first_step);
+    double alpha = 0, f = 0;
+    int found = -1;
+    ck_assert_int_eq(line_search_more_thuente(&s, &alpha, &f, &found), BPNN_OK);
+    ck_assert_int_eq(found, ref->found);
+    ck_assert_rel(alpha, ref->step, 1e-13);
+    ck_assert_int_eq(fn.evaluations, ref->evaluations);
+    ck_assert(strong_wolfe(&s, ref->function, alpha));
+    double f_alpha, g_alpha;
+    mt_function(ref->function, alpha, &f_alpha, &g_alpha);
+    ck_assert(f == f_alpha);
+}
+END_TEST
+
+/* The bracketing and zoom is SciPy's scalar_search_wolfe2 step by step
+ * (with _zoom's safeguard margins measured inward, as ours are: see
+ * make_scipy_reference.py), with one difference: when its ten doublings run
+ * out, SciPy returns the last doubled step without checking it (and warns);
+ * ours takes it only when it meets the strong Wolfe conditions. */
+START_TEST(test_zoom_matches_scipy)
+{
+    const line_search_reference *ref = &wolfe2_references[_i];
+    scalar_function fn = {.number = ref->function};
+    line_search s = scalar_search(&fn, ref->c1, ref->c2, ref->first_step);
+    double alpha = 0, f = 0;
+    int found = -1;
+    ck_assert_int_eq(line_search_zoom(&s, &alpha, &f, &found), BPNN_OK);
+    ck_assert_int_eq(fn.evaluations, ref->evaluations);
+    if (ref->found && ref->step == ref->first_step * 1024 &&
+        !strong_wolfe(&s, ref->function, ref->step)) {
+        ck_assert_int_eq(found, 0);
+        return;
+    }
+    ck_assert_int_eq(found, ref->found);
+    if (found) {
+        /* the cubic's minimizer is formed in another order than numpy's */
+        ck_assert_rel(alpha, ref->step, 1e-12);
+        ck_assert(strong_wolfe(&s, ref->function, alpha));
+    }
+}
+END_TEST
+
+/* With a tight curvature condition the searches land next to the known
+ * minimizers: 2 for the quadratic, sqrt(2) for function 1, 1.6 - 0.004 for
+ * function 2 (|phi'(a)| <= c2 |phi'(0)| bounds the distance). Zoom, with
+ * ten interpolations, does not get there on function 2 (nor does SciPy's:
+ * see wolfe2_references) nor from 10 on function 1, and it doubles a first
+ * step at most ten times, so from 1e-3 it stops short of 2. */
+START_TEST(test_line_searches_find_known_minimizers)
+{
+    static const struct {
+        int number;
+        double minimizer;
+        int zoom_too;
+    } cases[] = {{0, 2, 1}, {1, M_SQRT2, 1}, {2, 1.596, 0}};
+    static const double first_steps[] = {1e-3, 0.1, 1.0, 10.0};
+    for (size_t n = 0; n < sizeof cases / sizeof *cases; n++) {
+        for (size_t k = 0; k < sizeof first_steps / sizeof *first_steps; k++) {
+            for (int zoom = 0; zoom < (cases[n].zoom_too && (k == 1 || k == 2) ? 2 : 1); zoom++) {
+                scalar_function fn = {.number = cases[n].number};
+                line_search s = scalar_search(&fn, 1e-4, 1e-6, first_steps[k]);
+                double alpha = 0, f;
+                int found;
+                ck_assert_int_eq(zoom ? line_search_zoom(&s, &alpha, &f, &found)
+                                      : line_search_more_thuente(&s, &alpha, &f, &found),
+                                 BPNN_OK);
+                ck_assert_msg(found, "function %d from %g: %s found nothing", cases[n].number,
+                              first_steps[k], zoom ? "zoom" : "More-Thuente");
+                ck_assert_msg(fabs(alpha - cases[n].minimizer) < 1e-5,
+                              "function %d from %g: %s stopped at %.17g", cases[n].number,
+                              first_steps[k], zoom ? "zoom" : "More-Thuente", alpha);
+            }
+        }
+    }
+}
+END_TEST
+
+/* Where no step meets the conditions, both searches give up (found = 0,
+ * not an error) after a bounded number of evaluations. */
+START_TEST(test_line_searches_give_up)
+{
+    for (int unbounded = 0; unbounded < 2; unbounded++) {
+        for (int zoom = 0; zoom < 2; zoom++) {
+            scalar_function fn = {.number = 0, .rising = !unbounded, .unbounded = unbounded};
+            line_search s = scalar_search(&fn, 1e-4, 0.4, 1.0);
+            double alpha = -1, f;
+            int found = -1;
+            ck_assert_int_eq(zoom ? line_search_zoom(&s, &alpha, &f, &found)
+                                  : line_search_more_thuente(&s, &alpha, &f, &found),
+                             BPNN_OK);
+            ck_assert_int_eq(found, 0);
+            ck_assert_int_gt(fn.evaluations, 1);
+            ck_assert_int_le(fn.evaluations, 100);
+        }
+    }
+}
+END_TEST
+
+/* 1/2 |x - (1, 2, 3)|^2 (7 at the start, x = 0) whose first `poisoned`
+ * evaluations after the start cost 100 wherever they are. */
+typedef struct flaky_bowl {
+    backend *be;
+    int calls, poisoned;
+} flaky_bowl;
+
+static bpnn_status flaky_bowl_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb)
+{
+    flaky_bowl *b = context;
+    double x[3], g[3];
+    ck_assert_int_eq(b->be->ops->download(b->be, view_at(xb, 0), 3, x), BPNN_OK);
+    *f = 0;
+    for (int i = 0; i < 3; i++) {
+        g[i] = x[i] - (i + 1);
+        *f += g[i] * g[i] / 2;
+    }
+    if (b->calls > 0 && b->calls <= b->poisoned)
+        *f = 100;
+    b->calls++;
+    return b->be->ops->upload(b->be, view_at(gb, 0), 3, g);
+}
+
+/* line_step_wolfe falls back on zoom when More-Thuente gives up. More-
+ * Thuente gives up on the poisoned bowl after some evaluations (counted on
+ * the same function as a scalar one); when only those are poisoned, zoom,
+ * which comes next, sees honest values and finds the minimizer along -g. */
+START_TEST(test_zoom_takes_over_when_more_thuente_fails)
+{
+    scalar_function poisoned = {.number = 7, .poisoned_value = 100};
+    line_search s = scalar_search(&poisoned, 1e-4, 0.4, 0.25);
+    double alpha, f = 0;
+    int found = -1;
+    ck_assert_int_eq(line_search_more_thuente(&s, &alpha, &f, &found), BPNN_OK);
+    ck_assert_int_eq(found, 0);
+    ck_assert_int_gt(poisoned.evaluations, 1);
+
+    backend *be;
+    ck_assert_int_eq(cpu_backend_create(BPNN_F64, &be), BPNN_OK);
+    flaky_bowl bowl = {.be = be, .poisoned = poisoned.evaluations};
+    backend_buffer *x;
+    static const double zero[3] = {0};
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 3, &x), BPNN_OK);
+    ck_assert_int_eq(be->ops->upload(be, view_at(x, 0), 3, zero), BPNN_OK);
+    line_step ls;
+    ck_assert_int_eq(line_step_open(&ls, be, 3, x, flaky_bowl_eval, &bowl), BPNN_OK);
+    double f0, gg, gnorm;
+    ck_assert_int_eq(line_step_start(&ls, &f0, &gg, &gnorm), BPNN_OK);
+    ck_assert(f0 == s.f0 && -gg == s.slope0);
+    ck_assert_int_eq(line_step_steepest_descent(&ls), BPNN_OK);
+    ck_assert_int_eq(line_step_wolfe(&ls, f0, -gg, 0.25, 1e-4, 0.4, &f, &found), BPNN_OK);
+    ck_assert_int_eq(found, 1);
+    ck_assert_int_gt(bowl.calls, 1 + poisoned.evaluations);
+    ck_assert_int_eq(ls.evaluations, bowl.calls);
+    double at[3];
+    ck_assert_int_eq(be->ops->download(be, view_at(ls.x_try, 0), 3, at), BPNN_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert(fabs(at[i] - (i + 1)) < 1e-12);
+    ck_assert(f < 1e-20);
+    ck_assert_int_eq(line_step_close(&ls, BPNN_OK), BPNN_OK);
+    backend_release(be, x);
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* ---- CG -------------------------------------------------------------------------- */
+
+typedef struct cg_run {
+    int count;
+    int evaluations[64];
+    double cost[64];
+} cg_run;
+
+static int record_iteration(const bpnn_iteration *it, void *user)
+{
+    cg_run *run = user;
+    ck_assert_int_eq(it->iteration, run->count + 1);
+    ck_assert_int_lt(run->count, 64);
+    run->evaluations[run->count] = it->evaluations;
+    run->cost[run->count] = it->cost;
+    run->count++;
+    return 0;
+}
+
+/* bpnn_train's CG against SciPy's fmin_cg, iteration by iteration, on the
+ * seed's debug problem: the same line search decisions (the evaluation
+ * counts agree exactly) and the same costs. The costs agree to 1e-12 while
+ * the runs converge; without regularization the cost has no minimum, the
+ * run wanders along a flat valley, and the last bits of rounding (numpy's
+ * sums against BLAS's) grow by about ten times every five iterations: 1e-4
+ * bounds them over the n iterations before bpnn-cl's first restart.
+ * Where fmin_cg rejects a step because the next direction would descend too
+ * little and searches again, bpnn-cl takes the step and restarts along -g
+ * (CONTRACT.md): the runs part there, and from then on ours must still get
+ * to the minimum. */
+START_TEST(test_cg_matches_scipy_trace)
+{
+    const cg_trace *ref = &cg_traces[_i];
+    bpnn_device *cpu = open_cpu(BPNN_F64);
+    bpnn_model *model;
+    bpnn_dataset data;
+    ck_assert_int_eq(
+        bpnn_debug_problem(ref->layer_count, ref->sizes, (size_t)ref->m, BPNN_F64, &model, &data),
+        BPNN_OK);
+    ck_assert_int_eq((int)model->param_count, ref->max_iter);
+    cg_run run = {0};
+    bpnn_train_options options;
+    bpnn_train_options_default(&options);
+    options.lambda = ref->lambda;
+    options.max_iter = ref->max_iter;
+    options.gtol = ref->gtol;
+    options.progress = record_iteration;
+    options.progress_user = &run;
+    bpnn_train_result result;
+    ck_assert_int_eq(bpnn_train(cpu, model, &data, &options, &result), BPNN_OK);
+    ck_assert_int_eq(run.count, result.iterations);
+    ck_assert_int_ge(run.count, ref->comparable);
+    double tolerance = ref->lambda > 0 ? 1e-12 : 1e-4, worst = 0;
+    for (int k = 0; k < ref->comparable; k++) {
+        const cg_trace_row *row = &ref->rows[k];
+        ck_assert_msg(run.evaluations[k] == row->evaluations,
+                      "iteration %d: %d evaluations, SciPy %d", k + 1, run.evaluations[k],
+                      row->evaluations);
+        ck_assert_rel(run.cost[k], row->cost, tolerance);
+        worst = fmax(worst, fabs(run.cost[k] - row->cost) / row->cost);
+    }
+    printf("CG on %d layers, lambda %g: %d of %d iterations as SciPy's, costs within %.2g\n",
+           ref->layer_count, ref->lambda, ref->comparable, ref->count, worst);
+    const cg_trace_row *last = &ref->rows[ref->count - 1];
+    double cost, gradient[64], gnorm = 0;
+    ck_assert_int_eq(bpnn_cost_gradient(cpu, model, &data, ref->lambda, &cost, gradient), BPNN_OK);
+    for (size_t i = 0; i < model->param_count; i++)
+        gnorm = fmax(gnorm, fabs(gradient[i]));
+    if (ref->comparable == ref->count) {
+        ck_assert_str_eq(result.stop_reason, ref->warnflag == 0 ? "gtol" : "max_iter");
+        ck_assert_int_eq(result.iterations, ref->count);
+        ck_assert_int_eq(result.evaluations, last->evaluations);
+        ck_assert_rel(result.final_cost, last->cost, tolerance);
+        ck_assert_rel(gnorm, last->gnorm, ref->lambda > 0 ? 1e-3 : 1e-2);
+    } else {
+        ck_assert_str_eq(result.stop_reason, "gtol");
+        ck_assert(gnorm <= ref->gtol);
+        ck_assert_rel(result.final_cost, last->cost, 1e-9);
+    }
+    bpnn_model_free(model);
+    bpnn_dataset_free(&data);
+    bpnn_device_close(cpu);
+}
+END_TEST
+
+/* Every point CG reaches, for tests that look at its directions. */
+typedef struct cg_points {
+    backend *be;
+    size_t n;
+    host_cost_fn cost;
+    int count; /* points recorded: x_0 (the start) .. x_k */
+    double x[64][HOST_MAX_N];
+} cg_points;
+
+static bpnn_status cg_points_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb)
+{
+    cg_points *p = context;
+    double x[HOST_MAX_N], g[HOST_MAX_N];
+    ck_assert_int_eq(p->be->ops->download(p->be, view_at(xb, 0), p->n, x), BPNN_OK);
+    *f = p->cost(p->n, x, g);
+    return p->be->ops->upload(p->be, view_at(gb, 0), p->n, g);
+}
+
+static bpnn_status cg_points_iteration(void *context, int iteration, int evaluations, double f,
+                                       backend_buffer *xb, int *stop)
+{
+    cg_points *p = context;
+    (void)evaluations, (void)f;
+    ck_assert_int_eq(iteration, p->count);
+    ck_assert_int_lt(p->count, 64);
+    ck_assert_int_eq(p->be->ops->download(p->be, view_at(xb, 0), p->n, p->x[p->count]), BPNN_OK);
+    p->count++;
+    *stop = 0;
+    return BPNN_OK;
+}
+
+static cg_result run_host_cg(cg_points *p, const double *x0, int max_iter)
+{
+    backend_buffer *xb;
+    ck_assert_int_eq(backend_alloc(p->be, BACKEND_REAL, p->n, &xb), BPNN_OK);
+    ck_assert_int_eq(p->be->ops->upload(p->be, view_at(xb, 0), p->n, x0), BPNN_OK);
+    memcpy(p->x[0], x0, p->n * sizeof *x0);
+    p->count = 1;
+    cg_options o = {.max_iter = max_iter,
+                    .gtol = 1e-12,
+                    .c1 = 1e-4,
+                    .c2 = 0.4,
+                    .on_iteration = cg_points_iteration};
+    cg_result r;
+    ck_assert_int_eq(cg_minimize(p->be, p->n, xb, cg_points_eval, p, &o, &r), BPNN_OK);
+    backend_release(p->be, xb);
+    return r;
+}
+
+/* Whether the step from x_k to x_{k+1} went along -g(x_k). */
+static int stepped_along_steepest(const cg_points *p, int k)
+{
+    double g[HOST_MAX_N], sg = 0, ss = 0, gg = 0;
+    p->cost(p->n, p->x[k], g);
+    for (size_t i = 0; i < p->n; i++) {
+        double s = p->x[k + 1][i] - p->x[k][i];
+        sg += s * g[i];
+        ss += s * s;
+        gg += g[i] * g[i];
+    }
+    return -sg > (1 - 1e-12) * sqrt(ss * gg);
+}
+
+/* 1/2 (1.3 x1^2 + x2^2) - b x1 x2 with b^2 = 0.0395, started where
+ * g = (1, 0): CG's first step (length 1, accepted at once) ends where
+ * g = (-0.3, b). Polak-Ribiere+ then gives beta = 0.4295 and a direction d
+ * with d . g = -0.00065: downhill, but by less than 0.01 |g|^2 = 0.0013, so
+ * CG must start afresh along -g. */
+static double shallow_descent_cost(size_t n, const double *x, double *g)
+{
+    (void)n;
+    const double b = sqrt(0.0395);
+    g[0] = 1.3 * x[0] - b * x[1];
+    g[1] = x[1] - b * x[0];
+    return (1.3 * x[0] * x[0] + x[1] * x[1]) / 2 - b * x[0] * x[1];
+}
+
+START_TEST(test_cg_restarts_when_direction_descends_too_little)
+{
+    backend *be = cpu_f64();
+    cg_points p = {.be = be, .n = 2, .cost = shallow_descent_cost};
+    const double b2 = 0.0395, x0[2] = {1 / (1.3 - b2), sqrt(b2) / (1.3 - b2)};
+    double g[2];
+    shallow_descent_cost(2, x0, g);
+    ck_assert(fabs(g[0] - 1) < 1e-15 && fabs(g[1]) < 1e-15);
+    run_host_cg(&p, x0, 2);
+    ck_assert_int_eq(p.count, 3);
+    ck_assert(fabs(p.x[1][0] - (x0[0] - 1)) < 1e-15 && fabs(p.x[1][1] - x0[1]) < 1e-15);
+    ck_assert(stepped_along_steepest(&p, 1));
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* On the extended Rosenbrock function in 4 unknowns CG starts afresh along
+ * -g after every 4 iterations, and in between follows its conjugate
+ * directions (a step along -g there would be a missing Polak-Ribiere term). */
+START_TEST(test_cg_restarts_every_n_iterations)
+{
+    backend *be = cpu_f64();
+    cg_points p = {.be = be, .n = 4, .cost = rosenbrock_cost};
+    const double x0[4] = {-1.2, 1, -1.2, 1};
+    run_host_cg(&p, x0, 40);
+    ck_assert_int_ge(p.count, 30);
+    int conjugate = 0, others = 0;
+    for (int k = 1; k + 1 < p.count; k++) {
+        if (k % 4 == 0) {
+            ck_assert_msg(stepped_along_steepest(&p, k), "iteration %d: no restart", k + 1);
+        } else {
+            others++;
+            conjugate += !stepped_along_steepest(&p, k);
+        }
+    }
+    ck_assert_msg(conjugate * 4 > others * 3, "%d of %d steps conjugate", conjugate, others);
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* CG on a host cost with the poisoning host_objective's checks. */
+static bpnn_status run_host_cg_poisoned(host_objective *h, const double *x0, double *x,
+                                        cg_result *result)
+{
+    backend_buffer *xb;
+    ck_assert_int_eq(backend_alloc(h->be, BACKEND_REAL, h->n, &xb), BPNN_OK);
+    ck_assert_int_eq(h->be->ops->upload(h->be, view_at(xb, 0), h->n, x0), BPNN_OK);
+    h->last_f = INFINITY;
+    cg_options o = {.max_iter = 2000,
+                    .gtol = 1e-10,
+                    .c1 = 1e-4,
+                    .c2 = 0.4,
+                    .on_iteration = host_objective_iteration};
+    bpnn_status status = cg_minimize(h->be, h->n, xb, host_objective_eval, h, &o, result);
+    ck_assert_int_eq(h->be->ops->download(h->be, view_at(xb, 0), h->n, x), BPNN_OK);
+    backend_release(h->be, xb);
+    return status;
+}
+
+/* From iteration 3's point only a search along -g can succeed: CG gets on
+ * only by starting afresh along -g after its failed search. */
+START_TEST(test_cg_restarts_after_failed_search)
+{
+    backend *be = cpu_f64();
+    enum { N = 20 };
+    double x0[N] = {0}, x[N];
+    host_objective h = {.be = be, .n = N, .cost = quadratic_cost, .poison_at = 3};
+    cg_result r;
+    ck_assert_int_eq(run_host_cg_poisoned(&h, x0, x, &r), BPNN_OK);
+    ck_assert_int_gt(h.poisoned_calls, 0);
+    ck_assert_str_eq(r.stop_reason, "gtol");
+    ck_assert_int_gt(r.iterations, 4);
+    for (int i = 0; i < N; i++)
+        ck_assert(fabs(x[i] - (i + 1) / 4.0) <= 1e-10);
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* When -g fails too, CG stops with "line_search", keeping the last point. */
+START_TEST(test_cg_stops_when_steepest_descent_fails)
+{
+    backend *be = cpu_f64();
+    enum { N = 20 };
+    double x0[N] = {0}, x[N], g[N];
+    host_objective h = {
+        .be = be, .n = N, .cost = quadratic_cost, .poison_at = 3, .poison_steepest_too = 1};
+    cg_result r;
+    ck_assert_int_eq(run_host_cg_poisoned(&h, x0, x, &r), BPNN_OK);
+    ck_assert_str_eq(r.stop_reason, "line_search");
+    ck_assert_int_eq(r.iterations, 3);
+    ck_assert_int_eq(r.evaluations, h.calls);
+    ck_assert_int_gt(h.poisoned_calls, 2);
+    ck_assert(memcmp(x, h.anchor, sizeof x) == 0);
+    ck_assert(r.f == quadratic_cost(N, x, g));
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* ---- the optimizers bpnn_train runs ------------------------------------------------ */
+
+typedef struct optimizer_trace {
+    network *net;
+    double lambda;
+    int count;
+    int evaluations[64];
+    double cost[64];
+} optimizer_trace;
+
+static bpnn_status trace_eval(void *context, backend_buffer *x, double *f, backend_buffer *g)
+{
+    optimizer_trace *t = context;
+    return network_cost_gradient(t->net, x, t->lambda, f, g);
+}
+
+static bpnn_status trace_iteration(void *context, int iteration, int evaluations, double f,
+                                   backend_buffer *x, int *stop)
+{
+    optimizer_trace *t = context;
+    (void)x;
+    ck_assert_int_eq(iteration, t->count + 1);
+    ck_assert_int_lt(t->count, 64);
+    t->evaluations[t->count] = evaluations;
+    t->cost[t->count++] = f;
+    *stop = 0;
+    return BPNN_OK;
+}
+
+/* bpnn_train's CG (_i = 0) and L-BFGS (1) are cg_minimize and lbfgs_minimize
+ * with the Wolfe constants CONTRACT.md and lbfgs.h name: c1 = 1e-4 and
+ * c2 = 0.4 (CG) or 0.9 (L-BFGS), step for step. */
+START_TEST(test_train_uses_documented_wolfe_constants)
+{
+    static const int sizes[] = {4, 5, 3};
+    const int lbfgs = _i;
+    bpnn_device *cpu = open_cpu(BPNN_F64);
+    bpnn_model *model;
+    bpnn_dataset data;
+    ck_assert_int_eq(bpnn_debug_problem(3, sizes, 30, BPNN_F64, &model, &data), BPNN_OK);
+
+    backend_buffer *x, *labels, *params;
+    network *net;
+    ck_assert_int_eq(network_upload_data(cpu, &data, &x, &labels), BPNN_OK);
+    ck_assert_int_eq(network_create(cpu, 3, sizes, data.rows, x, labels, 1, &net), BPNN_OK);
+    ck_assert_int_eq(backend_alloc(cpu, BACKEND_REAL, model->param_count, &params), BPNN_OK);
+    ck_assert_int_eq(cpu->ops->upload(cpu, view_at(params, 0), model->param_count, model->params),
+                     BPNN_OK);
+    optimizer_trace direct = {.net = net, .lambda = 1};
+    optimizer_result r;
+    if (lbfgs) {
+        lbfgs_options o = {.max_iter = 15,
+                           .gtol = 1e-5,
+                           .history = 10,
+                           .c1 = 1e-4,
+                           .c2 = 0.9,
+                           .on_iteration = trace_iteration};
+        ck_assert_int_eq(
+            lbfgs_minimize(cpu, model->param_count, params, trace_eval, &direct, &o, &r), BPNN_OK);
+    } else {
+        cg_options o = {
+            .max_iter = 15, .gtol = 1e-5, .c1 = 1e-4, .c2 = 0.4, .on_iteration = trace_iteration};
+        ck_assert_int_eq(cg_minimize(cpu, model->param_count, params, trace_eval, &direct, &o, &r),
+                         BPNN_OK);
+    }
+    network_free(net);
+    backend_release(cpu, params);
+    backend_release(cpu, labels);
+    backend_release(cpu, x);
+
+    cg_run run = {0};
+    bpnn_train_options options;
+    bpnn_train_options_default(&options);
+    options.optimizer = lbfgs ? BPNN_OPT_LBFGS : BPNN_OPT_CG;
+    options.max_iter = 15;
+    options.progress = record_iteration;
+    options.progress_user = &run;
+    bpnn_train_result result;
+    ck_assert_int_eq(bpnn_train(cpu, model, &data, &options, &result), BPNN_OK);
+    ck_assert_int_eq(run.count, direct.count);
+    ck_assert_int_gt(run.count, 5);
+    for (int k = 0; k < run.count; k++) {
+        ck_assert_int_eq(run.evaluations[k], direct.evaluations[k]);
+        ck_assert_rel(run.cost[k], direct.cost[k], 1e-15);
+    }
+    bpnn_model_free(model);
+    bpnn_dataset_free(&data);
+    bpnn_device_close(cpu);
+}
+END_TEST
+
+/* Where L-BFGS has no curvature yet (its first iteration) the direction is
+ * -g, whose length says nothing about the step: the first trial stays
+ * within unit length (L-BFGS-B's 1 / |g|), however steep the start. */
+typedef struct first_trial {
+    backend *be;
+    int calls;
+    double point[HOST_MAX_N];
+} first_trial;
+
+static bpnn_status first_trial_eval(void *context, backend_buffer *xb, double *f,
+                                    backend_buffer *gb)
+{
+    first_trial *t = context;
+    double x[HOST_MAX_N], g[HOST_MAX_N];
+    ck_assert_int_eq(t->be->ops->download(t->be, view_at(xb, 0), 20, x), BPNN_OK);
+    if (t->calls++ == 1)
+        memcpy(t->point, x, sizeof x);
+    *f = quadratic_cost(20, x, g);
+    return t->be->ops->upload(t->be, view_at(gb, 0), 20, g);
+}
+
+START_TEST(test_lbfgs_first_trial_within_unit_length)
+{
+    backend *be = cpu_f64();
+    double x0[20] = {0}, g0[20], length = 0;
+    quadratic_cost(20, x0, g0);
+    for (int i = 0; i < 20; i++)
+        length += g0[i] * g0[i];
+    ck_assert(sqrt(length) > 100); /* steep: a unit step along -g would go far */
+    first_trial t = {.be = be};
+    backend_buffer *xb;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 20, &xb), BPNN_OK);
+    ck_assert_int_eq(be->ops->upload(be, view_at(xb, 0), 20, x0), BPNN_OK);
+    lbfgs_options o = lbfgs_test_options(1, 5, NULL);
+    lbfgs_result r;
+    ck_assert_int_eq(lbfgs_minimize(be, 20, xb, first_trial_eval, &t, &o, &r), BPNN_OK);
+    double distance = 0;
+    for (int i = 0; i < 20; i++)
+        distance += t.point[i] * t.point[i];
+    ck_assert_msg(fabs(sqrt(distance) - 1) < 1e-12, "first trial at distance %g", sqrt(distance));
+    backend_release(be, xb);
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* 1/2 (1e12 x^2 + y^2): along -g from (1e-9, 1) the step is almost all x,
+ * and its pair's curvature estimate y . y / s . y is about 1e12, beyond
+ * the 1e10 lbfgs.c trusts: the pair is not kept, so the second step goes
+ * along -g again. */
+static double stiff_cost(size_t n, const double *x, double *g)
+{
+    (void)n;
+    g[0] = 1e12 * x[0];
+    g[1] = x[1];
+    return (1e12 * x[0] * x[0] + x[1] * x[1]) / 2;
+}
+
+START_TEST(test_lbfgs_refuses_implausible_curvature)
+{
+    backend *be = cpu_f64();
+    cg_points p = {.be = be, .n = 2, .cost = stiff_cost};
+    const double x0[2] = {1e-9, 1};
+    backend_buffer *xb;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_REAL, 2, &xb), BPNN_OK);
+    ck_assert_int_eq(be->ops->upload(be, view_at(xb, 0), 2, x0), BPNN_OK);
+    memcpy(p.x[0], x0, sizeof x0);
+    p.count = 1;
+    lbfgs_options o = lbfgs_test_options(2, 5, cg_points_iteration);
+    lbfgs_result r;
+    ck_assert_int_eq(lbfgs_minimize(be, 2, xb, cg_points_eval, &p, &o, &r), BPNN_OK);
+    ck_assert_int_eq(p.count, 3);
+    double s[2] = {p.x[1][0] - x0[0], p.x[1][1] - x0[1]}, g0[2], g1[2];
+    stiff_cost(2, x0, g0);
+    stiff_cost(2, p.x[1], g1);
+    double sy = s[0] * (g1[0] - g0[0]) + s[1] * (g1[1] - g0[1]);
+    double yy = (g1[0] - g0[0]) * (g1[0] - g0[0]) + (g1[1] - g0[1]) * (g1[1] - g0[1]);
+    ck_assert_msg(sy > 0 && yy / sy > 1e10, "curvature estimate %g", yy / sy);
+    ck_assert(stepped_along_steepest(&p, 1));
+    backend_release(be, xb);
+    bpnn_device_close(be);
+}
+END_TEST
+
+/* ---- mini-batch steps -------------------------------------------------------------- */
+
+/* Two epochs of SGD or Adam through bpnn_train against the same steps taken
+ * here, each from bpnn_cost_gradient on the batch's rows: every epoch in its
+ * own order (the seed's stream for that epoch), 20 rows in batches of 7, 7
+ * and 6, the gradient (1/b) sum grad loss_i + (lambda/m) Theta[:,1:], Adam's
+ * moments with their bias corrections 1 - beta^t. */
+START_TEST(test_minibatch_steps_follow_the_formulas)
+{
+    static const int sizes[] = {3, 4, 3};
+    enum { M = 20, BATCH = 7, EPOCHS = 2 };
+    const int adam = _i;
+    const double lambda = 0.5, lr = adam ? 0.05 : 0.5, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    bpnn_device *cpu = open_cpu(BPNN_F64);
+    bpnn_model *model;
+    bpnn_dataset data;
+    ck_assert_int_eq(bpnn_debug_problem(3, sizes, M, BPNN_F64, &model, &data), BPNN_OK);
+    bpnn_model *reference;
+    bpnn_dataset unused;
+    ck_assert_int_eq(bpnn_debug_problem(3, sizes, 1, BPNN_F64, &reference, &unused), BPNN_OK);
+    bpnn_dataset_free(&unused);
+    size_t n = model->param_count;
+    double first[64] = {0}, second[64] = {0}, g[64], batch_x[BATCH * 3];
+    int32_t batch_labels[BATCH], order[M];
+    long t = 0;
+    for (int epoch = 0; epoch < EPOCHS; epoch++) {
+        xoshiro256 generator;
+        xoshiro256_seed_stream(&generator, 5, RANDOM_STREAM_EPOCH0 + (uint64_t)epoch);
+        xoshiro256_permutation(&generator, M, order);
+        for (size_t start = 0; start < M; start += BATCH) {
+            size_t rows = M - start < BATCH ? M - start : BATCH;
+            for (size_t i = 0; i < rows; i++) {
+                memcpy(batch_x + 3 * i, data.x + 3 * (size_t)order[start + i], 3 * sizeof(double));
+                batch_labels[i] = data.labels[order[start + i]];
+            }
+            bpnn_dataset batch = {
+                .rows = rows, .features = 3, .x = batch_x, .labels = batch_labels};
+            double cost;
+            /* lambda b / m over b rows: (lambda / m) Theta */
+            ck_assert_int_eq(
+                bpnn_cost_gradient(cpu, reference, &batch, lambda * (double)rows / M, &cost, g),
+                BPNN_OK);
+            t++;
+            for (size_t i = 0; i < n; i++) {
+                if (!adam) {
+                    reference->params[i] -= lr * g[i];
+                    continue;
+                }
+                first[i] = beta1 * first[i] + (1 - beta1) * g[i];
+                second[i] = beta2 * second[i] + (1 - beta2) * g[i] * g[i];
+                reference->params[i] -= lr * (first[i] / (1 - pow(beta1, (double)t))) /
+                                        (sqrt(second[i] / (1 - pow(beta2, (double)t))) + eps);
+            }
+        }
+    }
+    bpnn_train_options options;
+    bpnn_train_options_default(&options);
+    options.optimizer = adam ? BPNN_OPT_ADAM : BPNN_OPT_SGD;
+    options.lambda = lambda;
+    options.learning_rate = lr;
+    options.lr_schedule = BPNN_LR_CONSTANT;
+    options.epochs = EPOCHS;
+    options.batch = BATCH;
+    options.seed = 5;
+    bpnn_train_result result;
+    ck_assert_int_eq(bpnn_train(cpu, model, &data, &options, &result), BPNN_OK);
+    ck_assert_int_eq(result.evaluations, (int)t);
+    double largest = 0;
+    for (size_t i = 0; i < n; i++)
+        largest = fmax(largest, fabs(reference->params[i]));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(model->params[i] - reference->params[i]) <= 1e-12 * largest,
+                      "parameter %zu: %.17g trained, %.17g by the formulas", i, model->params[i],
+                      reference->params[i]);
+    bpnn_model_free(reference);
+    bpnn_model_free(model);
+    bpnn_dataset_free(&data);
+    bpnn_device_close(cpu);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -728,9 +1608,11 @@ static Suite *core_suite(void)
     tcase_add_loop_test(t, test_matches_seed_reference, 0,
                         (int)(sizeof seed_references / sizeof *seed_references));
     tcase_add_test(t, test_gradient_check);
-    tcase_add_test(t, test_gradient_check_detects_error);
+    tcase_add_loop_test(t, test_gradient_check_detects_error, 0, 2);
+    tcase_add_loop_test(t, test_blocks_add_up, BPNN_F32, BPNN_F64 + 1);
     tcase_add_test(t, test_f32_close_to_f64);
     tcase_add_test(t, test_cost_stable_for_saturated_outputs);
+    tcase_add_test(t, test_rel_assertion_refuses_non_finite);
     tcase_add_test(t, test_shape_mismatch_rejected);
     tcase_add_test(t, test_device_strings);
     suite_add_tcase(s, t);
@@ -754,6 +1636,32 @@ static Suite *core_suite(void)
     tcase_add_test(t, test_lbfgs_stop_flag);
     tcase_add_test(t, test_lbfgs_divergence_and_bad_history);
     tcase_add_loop_test(t, test_lbfgs_debug_network, BPNN_F32, BPNN_F64 + 1);
+    suite_add_tcase(s, t);
+    t = tcase_create("line_search");
+    tcase_add_loop_test(t, test_more_thuente_matches_minpack, 0,
+                        (int)(sizeof dcsrch_references / sizeof *dcsrch_references));
+    tcase_add_loop_test(t, test_zoom_matches_scipy, 0,
+                        (int)(sizeof wolfe2_references / sizeof *wolfe2_references));
+    tcase_add_test(t, test_line_searches_find_known_minimizers);
+    tcase_add_test(t, test_line_searches_give_up);
+    tcase_add_test(t, test_zoom_takes_over_when_more_thuente_fails);
+    suite_add_tcase(s, t);
+    t = tcase_create("cg_steps");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, test_cg_matches_scipy_trace, 0,
+                        (int)(sizeof cg_traces / sizeof *cg_traces));
+    tcase_add_test(t, test_cg_restarts_when_direction_descends_too_little);
+    tcase_add_test(t, test_cg_restarts_every_n_iterations);
+    tcase_add_test(t, test_cg_restarts_after_failed_search);
+    tcase_add_test(t, test_cg_stops_when_steepest_descent_fails);
+    suite_add_tcase(s, t);
+    t = tcase_create("optimizer_settings");
+    tcase_add_loop_test(t, test_train_uses_documented_wolfe_constants, 0, 2);
+    tcase_add_test(t, test_lbfgs_first_trial_within_unit_length);
+    tcase_add_test(t, test_lbfgs_refuses_implausible_curvature);
+    suite_add_tcase(s, t);
+    t = tcase_create("minibatch_steps");
+    tcase_add_loop_test(t, test_minibatch_steps_follow_the_formulas, 0, 2);
     suite_add_tcase(s, t);
     return s;
 }

@@ -6,7 +6,9 @@
 
 #include "backend/backend.h"
 #include "backend/blas_core.h"
+#include "backend/verify.h"
 #include "testutil.h"
+#include "util/error.h"
 
 static backend *open_precision(int p)
 {
@@ -457,6 +459,261 @@ START_TEST(test_update_ops)
 }
 END_TEST
 
+/* max_abs lets a NaN through wherever it sits (divergence must show), and
+ * an infinity is the largest magnitude. */
+START_TEST(test_max_abs_non_finite)
+{
+    int p = _i;
+    backend *be = open_precision(p);
+    static const double with_nan[] = {0.5, -3, NAN, 2, -7};
+    static const double with_inf[] = {0.5, -INFINITY, 2};
+    static const double plain[] = {0.25, -3, 2};
+    backend_buffer *a = upload(be, with_nan, 5), *b = upload(be, with_inf, 3),
+                   *c = upload(be, plain, 3);
+    double m;
+    ck_assert_int_eq(be->ops->max_abs(be, 5, view_at(a, 0), &m), BPNN_OK);
+    ck_assert_msg(isnan(m), "max_abs %g over a NaN", m);
+    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(a, 2), &m), BPNN_OK); /* NaN first */
+    ck_assert(isnan(m));
+    ck_assert_int_eq(be->ops->max_abs(be, 2, view_at(a, 0), &m), BPNN_OK); /* before it */
+    ck_assert(m == 3);
+    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(b, 0), &m), BPNN_OK);
+    ck_assert(m == INFINITY);
+    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(c, 0), &m), BPNN_OK);
+    ck_assert(m == 3);
+    backend_release(be, a), backend_release(be, b), backend_release(be, c);
+    be->ops->destroy(be);
+}
+END_TEST
+
+/* argmax_rows picks the first of tied maxima (predictions must not depend
+ * on the backend). */
+START_TEST(test_argmax_ties)
+{
+    int p = _i;
+    backend *be = open_precision(p);
+    enum { ROWS = 5, CLASSES = 4 };
+    static const double h[ROWS * CLASSES] = {0.2, 0.7, 0.7, 0.1, /* 1 */
+                                             0.5, 0.5, 0.5, 0.5, /* 0 */
+                                             0.1, 0.2, 0.3, 0.3, /* 2 */
+                                             0.9, 0.1, 0.9, 0.9, /* 0 */
+                                             0,   0,   0,   1};  /* 3 */
+    static const int32_t want[ROWS] = {1, 0, 2, 0, 3};
+    backend_buffer *bh = upload(be, h, ROWS * CLASSES), *bc;
+    ck_assert_int_eq(backend_alloc(be, BACKEND_INDEX, ROWS, &bc), BPNN_OK);
+    ck_assert_int_eq(be->ops->argmax_rows(be, ROWS, CLASSES, view_at(bh, 0), view_at(bc, 0)),
+                     BPNN_OK);
+    int32_t got[ROWS];
+    ck_assert_int_eq(be->ops->download_index(be, view_at(bc, 0), ROWS, got), BPNN_OK);
+    for (int i = 0; i < ROWS; i++)
+        ck_assert_int_eq(got[i], want[i]);
+    backend_release(be, bh), backend_release(be, bc);
+    be->ops->destroy(be);
+}
+END_TEST
+
+/* ---- verify: a kernel that reads an output it should only write ---------------- */
+
+/* The CPU ops, and a copy of them with one op replaced by a version that
+ * reads its output before writing it: what a kernel that accumulates into
+ * an output with a zero coefficient (NaN times 0 is NaN) or keeps the
+ * smaller of what it finds and what is there would compute. */
+static const backend_ops *honest_ops;
+static backend_ops reading_ops;
+
+/* Values of a rows x cols block (leading dimension ld) before an op runs. */
+typedef struct before {
+    double *values;
+    size_t count;
+} before;
+
+static before take_before(backend *be, backend_view v, size_t rows, size_t cols, size_t ld)
+{
+    before b = {.count = rows ? (rows - 1) * ld + cols : 0};
+    b.values = malloc((b.count ? b.count : 1) * sizeof *b.values);
+    ck_assert_ptr_nonnull(b.values);
+    ck_assert_int_eq(honest_ops->download(be, v, b.count, b.values), BPNN_OK);
+    return b;
+}
+
+/* out += 0 * before over the block: NaN where the output held NaN. */
+static bpnn_status add_zero_times_before(backend *be, backend_view v, size_t rows, size_t cols,
+                                         size_t ld, before b)
+{
+    double *after = malloc((b.count ? b.count : 1) * sizeof *after);
+    ck_assert_ptr_nonnull(after);
+    ck_assert_int_eq(honest_ops->download(be, v, b.count, after), BPNN_OK);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            after[r * ld + c] += 0 * b.values[r * ld + c];
+    bpnn_status status = honest_ops->upload(be, v, b.count, after);
+    free(after);
+    free(b.values);
+    return status;
+}
+
+/* classes[i] = min(what it held, what the op found) */
+static bpnn_status keep_smaller_index(backend *be, backend_view v, size_t count,
+                                      const int32_t *held)
+{
+    int32_t *after = malloc((count ? count : 1) * sizeof *after);
+    ck_assert_ptr_nonnull(after);
+    ck_assert_int_eq(honest_ops->download_index(be, v, count, after), BPNN_OK);
+    for (size_t i = 0; i < count; i++)
+        after[i] = held[i] < after[i] ? held[i] : after[i];
+    bpnn_status status = honest_ops->upload_index(be, v, count, after);
+    free(after);
+    return status;
+}
+
+static bpnn_status reading_gemm(backend *be, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                                double alpha, backend_view a, size_t lda, backend_view b,
+                                size_t ldb, double beta, backend_view c, size_t ldc)
+{
+    if (beta != 0)
+        return honest_ops->gemm(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    before held = take_before(be, c, m, n, ldc);
+    BPNN_TRY(honest_ops->gemm(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+    return add_zero_times_before(be, c, m, n, ldc, held);
+}
+
+static bpnn_status reading_bias_sigmoid(backend *be, size_t rows, size_t cols, backend_view bias,
+                                        size_t bias_stride, backend_view z, backend_view a)
+{
+    if (a.buffer == z.buffer && a.offset == z.offset)
+        return honest_ops->bias_sigmoid(be, rows, cols, bias, bias_stride, z, a);
+    before held = take_before(be, a, 1, rows * cols, rows * cols);
+    BPNN_TRY(honest_ops->bias_sigmoid(be, rows, cols, bias, bias_stride, z, a));
+    return add_zero_times_before(be, a, 1, rows * cols, rows * cols, held);
+}
+
+static bpnn_status reading_output_delta(backend *be, size_t rows, size_t classes, backend_view h,
+                                        backend_view labels, backend_view delta)
+{
+    before held = take_before(be, delta, 1, rows * classes, rows * classes);
+    BPNN_TRY(honest_ops->output_delta(be, rows, classes, h, labels, delta));
+    return add_zero_times_before(be, delta, 1, rows * classes, rows * classes, held);
+}
+
+static bpnn_status reading_bias_gradient(backend *be, size_t rows, size_t cols, backend_view delta,
+                                         double scale, double beta, backend_view grad,
+                                         size_t grad_stride)
+{
+    if (beta != 0)
+        return honest_ops->bias_gradient(be, rows, cols, delta, scale, beta, grad, grad_stride);
+    before held = take_before(be, grad, cols, 1, grad_stride);
+    BPNN_TRY(honest_ops->bias_gradient(be, rows, cols, delta, scale, beta, grad, grad_stride));
+    return add_zero_times_before(be, grad, cols, 1, grad_stride, held);
+}
+
+static bpnn_status reading_gather_rows(backend *be, size_t rows, size_t cols, backend_view src,
+                                       backend_view index, backend_view dst)
+{
+    before held = take_before(be, dst, 1, rows * cols, rows * cols);
+    BPNN_TRY(honest_ops->gather_rows(be, rows, cols, src, index, dst));
+    return add_zero_times_before(be, dst, 1, rows * cols, rows * cols, held);
+}
+
+static bpnn_status reading_copy(backend *be, size_t n, backend_view x, backend_view y)
+{
+    before held = take_before(be, y, 1, n, n);
+    BPNN_TRY(honest_ops->copy(be, n, x, y));
+    return add_zero_times_before(be, y, 1, n, n, held);
+}
+
+static bpnn_status reading_argmax_rows(backend *be, size_t rows, size_t classes, backend_view h,
+                                       backend_view classes_out)
+{
+    int32_t *held = malloc((rows ? rows : 1) * sizeof *held);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(honest_ops->download_index(be, classes_out, rows, held), BPNN_OK);
+    bpnn_status status = honest_ops->argmax_rows(be, rows, classes, h, classes_out);
+    if (status == BPNN_OK)
+        status = keep_smaller_index(be, classes_out, rows, held);
+    free(held);
+    return status;
+}
+
+static bpnn_status reading_gather_labels(backend *be, size_t rows, backend_view src,
+                                         backend_view index, backend_view dst)
+{
+    int32_t *held = malloc((rows ? rows : 1) * sizeof *held);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(honest_ops->download_index(be, dst, rows, held), BPNN_OK);
+    bpnn_status status = honest_ops->gather_labels(be, rows, src, index, dst);
+    if (status == BPNN_OK)
+        status = keep_smaller_index(be, dst, rows, held);
+    free(held);
+    return status;
+}
+
+typedef struct verify_log {
+    int failed;
+    char ops[256];
+} verify_log;
+
+static void log_failures(const backend_verify_result *r, void *user)
+{
+    verify_log *log = user;
+    if (r->passed)
+        return;
+    log->failed++;
+    size_t used = strlen(log->ops);
+    snprintf(log->ops + used, sizeof log->ops - used, "%s%s", used ? "," : "", r->op);
+}
+
+/* The CPU backend verified against itself passes every op; with one op
+ * reading an output it should only write, verify fails that op (all four
+ * GEMMs for gemm) and no other. */
+START_TEST(test_verify_catches_output_readers)
+{
+    static const struct {
+        const char *op;
+        int failures;
+    } cases[] = {{NULL, 0},           {"gemm", 4},          {"bias_sigmoid", 1},
+                 {"output_delta", 1}, {"bias_gradient", 1}, {"argmax_rows", 1},
+                 {"gather_rows", 1},  {"gather_labels", 1}, {"copy", 1}};
+    int p = _i;
+    backend *reference = open_precision(p), *device = open_precision(p);
+    honest_ops = device->ops;
+    for (size_t n = 0; n < sizeof cases / sizeof *cases; n++) {
+        const char *op = cases[n].op;
+        reading_ops = *honest_ops;
+        if (!op)
+            ;
+        else if (strcmp(op, "gemm") == 0)
+            reading_ops.gemm = reading_gemm;
+        else if (strcmp(op, "bias_sigmoid") == 0)
+            reading_ops.bias_sigmoid = reading_bias_sigmoid;
+        else if (strcmp(op, "output_delta") == 0)
+            reading_ops.output_delta = reading_output_delta;
+        else if (strcmp(op, "bias_gradient") == 0)
+            reading_ops.bias_gradient = reading_bias_gradient;
+        else if (strcmp(op, "argmax_rows") == 0)
+            reading_ops.argmax_rows = reading_argmax_rows;
+        else if (strcmp(op, "gather_rows") == 0)
+            reading_ops.gather_rows = reading_gather_rows;
+        else if (strcmp(op, "gather_labels") == 0)
+            reading_ops.gather_labels = reading_gather_labels;
+        else
+            reading_ops.copy = reading_copy;
+        device->ops = &reading_ops;
+        verify_log log = {0};
+        int failures = -1;
+        ck_assert_int_eq(backend_verify(device, reference, NULL, log_failures, &log, &failures),
+                         BPNN_OK);
+        ck_assert_msg(failures == cases[n].failures, "%s reading its output: %d failed (%s)",
+                      op ? op : "nothing", failures, log.ops);
+        if (op)
+            for (const char *at = log.ops; at; at = strchr(at, ','), at = at ? at + 1 : NULL)
+                ck_assert_msg(strncmp(at, op, strlen(op)) == 0, "%s: also failed %s", op, log.ops);
+    }
+    device->ops = honest_ops;
+    reference->ops->destroy(reference);
+    device->ops->destroy(device);
+}
+END_TEST
+
 /* BPNN_DEVICE_MEMORY pretends a smaller device; on the CPU both fields take it. */
 START_TEST(test_device_memory_variable)
 {
@@ -528,6 +785,9 @@ static Suite *cpu_suite(void)
     tcase_add_loop_test(t, test_vector_ops, BPNN_F32, BPNN_F64 + 1);
     tcase_add_loop_test(t, test_gather_ops, BPNN_F32, BPNN_F64 + 1);
     tcase_add_loop_test(t, test_update_ops, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_max_abs_non_finite, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_argmax_ties, BPNN_F32, BPNN_F64 + 1);
+    tcase_add_loop_test(t, test_verify_catches_output_readers, BPNN_F32, BPNN_F64 + 1);
     tcase_add_test(t, test_device_memory_variable);
     tcase_add_test(t, test_blas_core_matches_cpu);
     suite_add_tcase(s, t);

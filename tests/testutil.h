@@ -20,12 +20,14 @@ static inline int run_suite(Suite *suite)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* |a - b| <= tol * max(|a|, |b|, tiny) */
+/* |a - b| <= tol * max(|a|, |b|, tiny), both finite: an infinite a would
+ * otherwise be within any tolerance of anything (inf <= tol * inf). */
 #define ck_assert_rel(a, b, tol)                                                                   \
     do {                                                                                           \
         double ck_a_ = (a), ck_b_ = (b);                                                           \
         double ck_scale_ = fmax(fmax(fabs(ck_a_), fabs(ck_b_)), 1e-300);                           \
-        ck_assert_msg(fabs(ck_a_ - ck_b_) <= (tol)*ck_scale_,                                      \
+        ck_assert_msg(isfinite(ck_a_) && isfinite(ck_b_) &&                                        \
+                          fabs(ck_a_ - ck_b_) <= (tol)*ck_scale_,                                  \
                       "%s = %.17g vs %s = %.17g: relative difference %.3g > %.3g", #a, ck_a_, #b,  \
                       ck_b_, fabs(ck_a_ - ck_b_) / ck_scale_, (double)(tol));                      \
     } while (0)

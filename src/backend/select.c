@@ -111,7 +111,11 @@ static bpnn_status open_device(const char *spec, bpnn_precision precision, bpnn_
 
 bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out)
 {
+    if (!out)
+        return bpnn_fail_null("bpnn_device_open", "out");
     *out = NULL;
+    if (precision != BPNN_F32 && precision != BPNN_F64)
+        return bpnn_fail(BPNN_ERR_INVALID, "unknown precision code %d", (int)precision);
     if (!spec)
         spec = "auto";
     if (!is_known_spec(spec))
@@ -145,30 +149,32 @@ void bpnn_device_close(bpnn_device *device)
 
 void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out)
 {
-    *out = device->stats;
+    if (out)
+        *out = device ? device->stats : (bpnn_device_stats){0};
 }
 
 void bpnn_device_set_profiling(bpnn_device *device, int on)
 {
-    device->profiling = on;
+    if (device)
+        device->profiling = on;
 }
 
 const char *bpnn_device_blas_core(const bpnn_device *device)
 {
-    return device->blas_core;
+    return device ? device->blas_core : NULL;
 }
 
 const char *bpnn_device_spec(const bpnn_device *device)
 {
-    return device->spec;
+    return device ? device->spec : "";
 }
 
 const char *bpnn_device_name(const bpnn_device *device)
 {
-    return device->name;
+    return device ? device->name : "";
 }
 
 const char *bpnn_device_description(const bpnn_device *device)
 {
-    return device->description;
+    return device ? device->description : "";
 }

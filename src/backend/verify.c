@@ -158,6 +158,26 @@ static bpnn_status label_pair(vctx *c, size_t count, size_t classes, pair **out)
     return status;
 }
 
+/* What an INDEX output holds before the op writes it: no class, and not the
+ * -1 a gather writes for an index outside its source either, so a kernel
+ * that reads (or keeps) it is caught, as NaN catches one among REALs. */
+#define UNWRITTEN_INDEX (-2)
+
+static bpnn_status unwritten_index_pair(vctx *c, size_t count, pair **out)
+{
+    BPNN_TRY(pair_alloc(c, BACKEND_INDEX, count, out));
+    int32_t *values = malloc(count * sizeof *values);
+    if (!values)
+        return bpnn_fail_oom("verify labels");
+    for (size_t i = 0; i < count; i++)
+        values[i] = UNWRITTEN_INDEX;
+    bpnn_status status = c->cpu->ops->upload_index(c->cpu, view_at((*out)->cpu, 0), count, values);
+    if (status == BPNN_OK)
+        status = c->dev->ops->upload_index(c->dev, view_at((*out)->dev, 0), count, values);
+    free(values);
+    return status;
+}
+
 /* The metric over `where`; anything outside it must be left exactly as it was
  * (both sides start equal), else the error is infinite. */
 static bpnn_status pair_error(vctx *c, const pair *p, region where, double *error)
@@ -345,8 +365,8 @@ static bpnn_status bias_sigmoid_case(vctx *c, size_t rows, size_t cols, size_t s
     pair *bias, *z, *a = NULL;
     BPNN_TRY(random_pair(c, OFF + (cols - 1) * stride + 1 + TAIL, -1, 1, &bias));
     BPNN_TRY(random_pair(c, OFF + items + TAIL, -10, 10, &z));
-    if (!in_place)
-        BPNN_TRY(random_pair(c, 1 + items + TAIL, -1, 1, &a));
+    if (!in_place) /* only written: NaN, so a kernel that reads a is caught */
+        BPNN_TRY(random_pair(c, 1 + items + TAIL, NAN, NAN, &a));
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->bias_sigmoid(be, rows, cols, on(be, c, bias, OFF), stride, on(be, c, z, OFF),
                                    in_place ? on(be, c, z, OFF) : on(be, c, a, 1)));
@@ -379,7 +399,7 @@ static bpnn_status output_delta_case(vctx *c, size_t rows, size_t classes)
     pair *h, *labels, *delta;
     BPNN_TRY(random_pair(c, OFF + items + TAIL, 0, 1, &h));
     BPNN_TRY(label_pair(c, 2 + rows + TAIL, classes, &labels));
-    BPNN_TRY(random_pair(c, 1 + items + TAIL, -1, 1, &delta));
+    BPNN_TRY(random_pair(c, 1 + items + TAIL, NAN, NAN, &delta)); /* only written */
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->output_delta(be, rows, classes, on(be, c, h, OFF), on(be, c, labels, 2),
                                    on(be, c, delta, 1)));
@@ -426,7 +446,9 @@ static bpnn_status bias_gradient_case(vctx *c, size_t rows, size_t cols, size_t 
 {
     pair *delta, *grad;
     BPNN_TRY(random_pair(c, OFF + rows * cols + TAIL, -1, 1, &delta));
-    BPNN_TRY(random_pair(c, 1 + (cols - 1) * stride + 1 + TAIL, -1, 1, &grad));
+    /* beta = 0: grad is only written, so it is NaN */
+    BPNN_TRY(random_pair(c, 1 + (cols - 1) * stride + 1 + TAIL, beta == 0 ? NAN : -1,
+                         beta == 0 ? NAN : 1, &grad));
     double scale = 1.0 / (double)rows;
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->bias_gradient(be, rows, cols, on(be, c, delta, OFF), scale, beta,
@@ -528,47 +550,83 @@ static bpnn_status verify_logistic_loss(vctx *c)
     return BPNN_OK;
 }
 
-static bpnn_status argmax_case(vctx *c, size_t rows, size_t classes)
+/* ties: every value one of 0, 0.25 and 0.5, so most rows have several
+ * maxima and the first must win on both backends */
+static bpnn_status argmax_case(vctx *c, size_t rows, size_t classes, int ties)
 {
     pair *h, *out;
     BPNN_TRY(random_pair(c, OFF + rows * classes + TAIL, 0, 1, &h));
-    BPNN_TRY(label_pair(c, 2 + rows + TAIL, 7, &out));
+    if (ties) {
+        double *values = malloc(h->count * sizeof *values);
+        if (!values)
+            return bpnn_fail_oom("verify inputs");
+        for (size_t i = 0; i < h->count; i++)
+            values[i] = floor(uniform(c, 0, 3)) / 4;
+        bpnn_status status = pair_set(c, h, values);
+        free(values);
+        BPNN_TRY(status);
+    }
+    BPNN_TRY(unwritten_index_pair(c, 2 + rows + TAIL, &out));
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->argmax_rows(be, rows, classes, on(be, c, h, OFF), on(be, c, out, 2)));
     double error;
     BPNN_TRY(pair_index_error(c, out, contiguous(2, rows), &error));
-    note_case(c, error, "rows=%zu classes=%zu", rows, classes);
+    note_case(c, error, "rows=%zu classes=%zu%s", rows, classes, ties ? " ties" : "");
     return BPNN_OK;
 }
 
 static bpnn_status verify_argmax_rows(vctx *c)
 {
     for (size_t s = 0; s < LAYER_SHAPES; s++) {
-        bpnn_status status = argmax_case(c, layer_shapes[s][0], layer_shapes[s][1]);
-        release_pairs(c);
-        BPNN_TRY(status);
+        for (int ties = 0; ties < 2; ties++) {
+            bpnn_status status = argmax_case(c, layer_shapes[s][0], layer_shapes[s][1], ties);
+            release_pairs(c);
+            BPNN_TRY(status);
+        }
     }
     return BPNN_OK;
 }
 
-static bpnn_status dot_case(vctx *c, size_t n)
+/* cancelling (f32): x_i = 1 + a tiny random part, y_i = +1, -1, +1, ...:
+ * the sum is tiny against its terms, as g . d is near a line search's end,
+ * and a float sum that drops low-order bits (no compensation) is far off.
+ * In f64 both sides round at 1e-16 of the terms, which is more than 1e-10 of
+ * such a sum: the case would measure the reference, not the device. */
+static bpnn_status dot_case(vctx *c, size_t n, int cancelling)
 {
     pair *x, *y;
     BPNN_TRY(random_pair(c, OFF + n + TAIL, -1, 1, &x));
     BPNN_TRY(random_pair(c, 1 + n + TAIL, -1, 1, &y));
+    if (cancelling) {
+        double *values = malloc((OFF + n + TAIL) * sizeof *values); /* x's count, y's less */
+        if (!values)
+            return bpnn_fail_oom("verify inputs");
+        for (size_t i = 0; i < 1 + n + TAIL; i++)
+            values[i] = i % 2 ? 1 : -1;
+        bpnn_status status = pair_set(c, y, values);
+        for (size_t i = 0; status == BPNN_OK && i < OFF + n + TAIL; i++)
+            values[i] = 1 + uniform(c, -1e-5, 1e-5);
+        if (status == BPNN_OK)
+            status = pair_set(c, x, values);
+        free(values);
+        BPNN_TRY(status);
+    }
     double v = 0, ref = 0;
     BPNN_TRY(c->cpu->ops->dot(c->cpu, n, on(c->cpu, c, x, OFF), on(c->cpu, c, y, 1), &ref));
     BPNN_TRY(c->dev->ops->dot(c->dev, n, on(c->dev, c, x, OFF), on(c->dev, c, y, 1), &v));
-    note_case(c, scalar_error(v, ref), "n=%zu", n);
+    note_case(c, scalar_error(v, ref), "n=%zu%s", n, cancelling ? " cancelling" : "");
     return BPNN_OK;
 }
 
 static bpnn_status verify_dot(vctx *c)
 {
     for (size_t s = 0; s < VECTOR_SIZES; s++) {
-        bpnn_status status = dot_case(c, vector_sizes[s]);
-        release_pairs(c);
-        BPNN_TRY(status);
+        for (int cancelling = 0; cancelling < (c->dev->precision == BPNN_F32 ? 2 : 1);
+             cancelling++) {
+            bpnn_status status = dot_case(c, vector_sizes[s], cancelling);
+            release_pairs(c);
+            BPNN_TRY(status);
+        }
     }
     return BPNN_OK;
 }
@@ -604,7 +662,8 @@ static bpnn_status vector_case(vctx *c, int which, size_t n)
 {
     pair *x, *y;
     BPNN_TRY(random_pair(c, OFF + n + TAIL, -1, 1, &x));
-    BPNN_TRY(random_pair(c, 2 + n + TAIL, -1, 1, &y));
+    /* copy only writes y: NaN there */
+    BPNN_TRY(random_pair(c, 2 + n + TAIL, which == 2 ? NAN : -1, which == 2 ? NAN : 1, &y));
     EACH_BACKEND(c, be)
     {
         if (which == 0)
@@ -682,7 +741,7 @@ static bpnn_status gather_labels_case(vctx *c, size_t src_count, size_t batch)
     pair *src, *index, *dst;
     BPNN_TRY(label_pair(c, OFF + src_count + TAIL, 10, &src));
     BPNN_TRY(label_pair(c, 2 + batch + TAIL, src_count, &index));
-    BPNN_TRY(label_pair(c, 1 + batch + TAIL, 1000, &dst));
+    BPNN_TRY(unwritten_index_pair(c, 1 + batch + TAIL, &dst));
     EACH_BACKEND(c, be)
     BPNN_TRY(be->ops->gather_labels(be, batch, on(be, c, src, OFF), on(be, c, index, 2),
                                     on(be, c, dst, 1)));

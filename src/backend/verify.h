@@ -6,7 +6,11 @@
  *     max|x - ref| / max|ref|     (max|x - ref| when every ref is 0)
  * over all the op's outputs and cases, ref being the CPU backend's result.
  * A NaN where the reference is finite counts as an infinite error. Outputs
- * that are only written start as NaN, so a kernel that reads them fails; the
+ * that are only written (gemm's and bias_gradient's with beta 0, the
+ * activations bias_sigmoid writes beside z, output_delta's, copy's, the
+ * gathers') start as NaN, or as -2 among labels and classes (argmax_rows,
+ * gather_labels), so a kernel that reads them fails; argmax_rows also runs
+ * on rows with tied maxima, where the first must win; the
  * optimizer updates run several steps per case, a new gradient each, and
  * compare the parameters and both states at the end.
  *

@@ -10,8 +10,21 @@
 bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
                                bpnn_precision precision, bpnn_model **model, bpnn_dataset *data)
 {
+    if (!model)
+        return bpnn_fail_null("bpnn_debug_problem", "model");
+    *model = NULL;
+    if (!data)
+        return bpnn_fail_null("bpnn_debug_problem", "data");
     *data = (bpnn_dataset){0};
+    if (m == 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "debug problem: m = 0 rows");
     BPNN_TRY(bpnn_model_create(layer_count, sizes, precision, model));
+    if (m > SIZE_MAX / sizeof *data->x / (size_t)sizes[0]) {
+        bpnn_model_free(*model);
+        *model = NULL;
+        return bpnn_fail(BPNN_ERR_INVALID, "debug problem too large: %zu rows of %d features", m,
+                         sizes[0]);
+    }
     for (int l = 0; l + 1 < layer_count; l++)
         bpnn_init_debug((*model)->params + bpnn_theta_offset(sizes, l + 1),
                         (size_t)sizes[l + 1] * ((size_t)sizes[l] + 1));
@@ -53,7 +66,13 @@ static bpnn_status numeric_gradient(bpnn_device *device, bpnn_model *model,
 bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int *sizes, size_t m,
                                 double lambda, double epsilon, bpnn_gradcheck *out)
 {
+    if (!out)
+        return bpnn_fail_null("bpnn_gradient_check", "out");
     *out = (bpnn_gradcheck){0};
+    if (!device)
+        return bpnn_fail_null("bpnn_gradient_check", "device");
+    if (!(epsilon > 0 && isfinite(epsilon)))
+        return bpnn_fail(BPNN_ERR_INVALID, "gradient check: step %g: it must be positive", epsilon);
     bpnn_model *model = NULL;
     bpnn_dataset data;
     BPNN_TRY(bpnn_debug_problem(layer_count, sizes, m, BPNN_F64, &model, &data));
@@ -85,6 +104,8 @@ bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int 
 
 void bpnn_gradcheck_free(bpnn_gradcheck *check)
 {
+    if (!check)
+        return;
     free(check->backprop);
     free(check->numeric);
     check->backprop = check->numeric = NULL;

@@ -7,6 +7,8 @@
 
 void bpnn_init_random(const bpnn_model *model, uint64_t seed)
 {
+    if (!model || !model->params)
+        return;
     xoshiro256 g;
     xoshiro256_seed(&g, seed);
     double *p = model->params;
@@ -21,6 +23,8 @@ void bpnn_init_random(const bpnn_model *model, uint64_t seed)
 
 void bpnn_init_debug(double *out, size_t count)
 {
+    if (!out)
+        return;
     for (size_t i = 0; i < count; i++)
         out[i] = sin((double)(i + 1)) / 10.0;
 }

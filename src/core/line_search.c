@@ -259,5 +259,12 @@ bpnn_status line_search_zoom(const line_search *s, double *alpha, double *f, int
         a1 = 2 * a1;
         BPNN_TRY(s->phi(s->context, a1, &f_a1, &slope_a1));
     }
+    /* The doublings ran out. SciPy returns the last step unchecked; it is
+     * taken here only when it meets the conditions. */
+    if (f_a1 <= s->f0 + s->c1 * a1 * s->slope0 && fabs(slope_a1) <= -s->c2 * s->slope0) {
+        *alpha = a1;
+        *f = f_a1;
+        *found = 1;
+    }
     return BPNN_OK;
 }

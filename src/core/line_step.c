@@ -113,6 +113,11 @@ bpnn_status line_step_close(line_step *s, bpnn_status status)
 bpnn_status line_step_report(line_step *s, iteration_fn on_iteration, int k, double f, int *stop,
                              optimizer_result *result)
 {
+    /* kept up to date, so that a run that fails later (interrupted) still
+     * says how far it got */
+    result->iterations = k;
+    result->evaluations = s->evaluations;
+    result->f = f;
     *stop = 0;
     if (on_iteration)
         BPNN_TRY(on_iteration(s->context, k, s->evaluations, f, s->x, stop));

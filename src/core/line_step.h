@@ -38,9 +38,10 @@ bpnn_status line_step_steepest_descent(line_step *s);
 bpnn_status line_step_wolfe(line_step *s, double f0, double slope0, double first_step, double c1,
                             double c2, double *f_new, int *found);
 
-/* After iteration k (f the cost at the current point): reports it through
- * on_iteration (may be NULL); *stop = 1 when the caller asked to stop, with
- * the result's stop_reason set to "stopped". */
+/* After iteration k (f the cost at the current point): records k, the
+ * evaluations and f in the result and reports them through on_iteration
+ * (may be NULL); *stop = 1 when the caller asked to stop, with the result's
+ * stop_reason set to "stopped". */
 bpnn_status line_step_report(line_step *s, iteration_fn on_iteration, int k, double f, int *stop,
                              optimizer_result *result);
 

@@ -66,6 +66,16 @@ bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const b
 {
     *out = (memory_plan){0};
     widths w = widths_of(be, model);
+    /* Every byte count below is at most a few row sizes times all the rows:
+     * refuse what 64 bits cannot count rather than plan with a wrapped sum. */
+    uint64_t all_rows = train->rows;
+    for (int i = 0; i < extra_count; i++)
+        all_rows += extra[i] ? extra[i]->rows : 0;
+    uint64_t row_bytes = data_row_bytes(&w) + eval_row_bytes(&w, 1) + 8;
+    if (all_rows > UINT64_MAX / 16 / row_bytes)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "too large: %llu rows of %llu bytes each are more than can be counted",
+                         (unsigned long long)all_rows, (unsigned long long)row_bytes);
     uint64_t fixed = (uint64_t)vectors * model->param_count * w.real;
     uint64_t resident = fixed, largest = train->rows * w.features * w.real;
     uint64_t eval_rows = train->rows; /* the training set, evaluated whole */

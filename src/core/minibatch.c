@@ -8,7 +8,11 @@
  * uploaded batch by batch instead: the device sees the same batches, so the
  * result is the same. Each step descends
  *   (1/b) sum_batch grad loss_i + (lambda/m) Theta[:,1:]
- * (m the training rows), the gradient of J's estimate on the batch. */
+ * (m the training rows), the gradient of J's estimate on the batch.
+ *
+ * Shared among participants (participants.h), every participant takes the
+ * same number of steps per epoch, each on its own share's part of the global
+ * batch, and the step's gradient is summed over them in one reduction. */
 #include "core/minibatch.h"
 
 #include <math.h>
@@ -599,6 +603,11 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
         status = scored_set_cost(&mb.val_set, mb.params, 0.0, &result->val_cost);
         if (status == BPNN_OK)
             status = scored_set_accuracy(be, &mb.val_set, mb.params, &result->val_accuracy);
+    }
+    if (status == BPNN_ERR_INTERRUPTED) { /* how far it got */
+        result->iterations = mb.epoch;
+        result->evaluations = (int)(mb.step > INT32_MAX ? INT32_MAX : mb.step);
+        result->best_epoch = mb.best_epoch;
     }
     if (status == BPNN_OK) {
         model->epoch = restore ? mb.best_epoch : mb.epoch;

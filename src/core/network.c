@@ -50,6 +50,13 @@ bpnn_status network_create(backend *be, int layer_count, const int *sizes, size_
     bpnn_status status = BPNN_OK;
     int last = layer_count - 1;
     for (int l = 1; l <= last && status == BPNN_OK; l++) {
+        if (net->block_rows > SIZE_MAX / (size_t)sizes[l]) {
+            status = bpnn_fail(BPNN_ERR_INVALID,
+                               "too large: %zu rows of layer %d's %d units are more values than "
+                               "can be counted",
+                               net->block_rows, l + 1, sizes[l]);
+            break;
+        }
         size_t count = net->block_rows * (size_t)sizes[l];
         status = backend_alloc(be, BACKEND_REAL, count, &net->activation[l]);
         if (status == BPNN_OK && with_gradient)
@@ -73,6 +80,9 @@ bpnn_status network_create_streamed(backend *be, int layer_count, const int *siz
     *out = NULL;
     backend_buffer *x = NULL, *labels = NULL;
     size_t block = rows_per_block < host->rows ? rows_per_block : host->rows;
+    if (host->features && block > SIZE_MAX / host->features)
+        return bpnn_fail(BPNN_ERR_INVALID, "too large: blocks of %zu rows of %zu features", block,
+                         host->features);
     bpnn_status status = backend_alloc(be, BACKEND_REAL, block * host->features, &x);
     if (status == BPNN_OK && host->labels)
         status = backend_alloc(be, BACKEND_INDEX, block, &labels);

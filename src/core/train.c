@@ -45,6 +45,8 @@ const char *bpnn_lr_schedule_name(bpnn_lr_schedule schedule)
 
 void bpnn_train_options_default(bpnn_train_options *options)
 {
+    if (!options)
+        return;
     *options = (bpnn_train_options){.lambda = 1.0,
                                     .optimizer = BPNN_OPT_CG,
                                     .max_iter = 100,
@@ -75,6 +77,33 @@ static bpnn_status check_shapes(const bpnn_model *model, const bpnn_dataset *dat
         return bpnn_fail(BPNN_ERR_INVALID, "no samples in the data");
     if (need_labels && !data->labels)
         return bpnn_fail(BPNN_ERR_INVALID, "the data have no labels");
+    return BPNN_OK;
+}
+
+/* The pointers every entry point needs, and a model whose layout and
+ * parameter vector agree: a hand-assembled one that does not would have
+ * the device read past its parameters. */
+static bpnn_status check_arguments(const char *function, const bpnn_device *be,
+                                   const bpnn_model *model, const bpnn_dataset *data)
+{
+    if (!be)
+        return bpnn_fail_null(function, "device");
+    if (!model)
+        return bpnn_fail_null(function, "model");
+    if (!data)
+        return bpnn_fail_null(function, "data");
+    int consistent =
+        model->layer_count >= 2 && model->layer_count <= BPNN_MAX_LAYERS && model->params != NULL;
+    for (int l = 0; consistent && l < model->layer_count; l++)
+        consistent = model->sizes[l] >= 1;
+    if (!consistent || model->param_count != bpnn_param_count(model->layer_count, model->sizes))
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "invalid argument: %s: the model's layer sizes and parameters do not "
+                         "agree (make models with bpnn_model_create)",
+                         function);
+    if (!data->x && data->rows > 0 && data->features > 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "invalid argument: %s: data has rows but x is NULL",
+                         function);
     return BPNN_OK;
 }
 
@@ -134,6 +163,11 @@ static bpnn_status problem_open(backend *be, const bpnn_model *model, const bpnn
 bpnn_status bpnn_cost_gradient(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
                                double lambda, double *cost, double *gradient)
 {
+    BPNN_TRY(check_arguments("bpnn_cost_gradient", be, model, data));
+    if (!cost)
+        return bpnn_fail_null("bpnn_cost_gradient", "cost");
+    if (data->labels)
+        BPNN_TRY(bpnn_dataset_check_labels(data, bpnn_model_class_count(model), "the data"));
     problem p;
     BPNN_TRY(problem_open(be, model, data, gradient != NULL, 0, &p));
     bpnn_status status = network_cost_gradient(p.net, p.params, lambda, cost, p.grad);
@@ -147,6 +181,9 @@ bpnn_status bpnn_time_evaluations(bpnn_device *be, const bpnn_model *model,
                                   const bpnn_dataset *data, double lambda, int repeat,
                                   double *seconds)
 {
+    BPNN_TRY(check_arguments("bpnn_time_evaluations", be, model, data));
+    if (repeat > 0 && !seconds)
+        return bpnn_fail_null("bpnn_time_evaluations", "seconds");
     problem p;
     BPNN_TRY(problem_open(be, model, data, 1, 0, &p));
     bpnn_status status = BPNN_OK;
@@ -273,6 +310,10 @@ static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_d
         status = be->ops->download(be, view_at(p.params, 0), model->param_count, model->params);
     if (status == BPNN_OK)
         status = scored_set_accuracy(be, &t.train_set, p.params, &result->train_accuracy);
+    if (status == BPNN_ERR_INTERRUPTED) {
+        result->iterations = r.iterations;
+        result->evaluations = r.evaluations;
+    }
     if (status == BPNN_OK) {
         model->lambda = options->lambda;
         model->epoch = 0;
@@ -303,6 +344,8 @@ static int optimizer_vectors(const bpnn_train_options *o)
 
 static bpnn_status check_options(const bpnn_train_options *o)
 {
+    if (!(o->lambda >= 0 && isfinite(o->lambda)))
+        return bpnn_fail(BPNN_ERR_INVALID, "--lambda %g: expected a finite value >= 0", o->lambda);
     if ((unsigned)o->optimizer > BPNN_OPT_ADAM)
         return bpnn_fail(BPNN_ERR_INVALID, "unknown optimizer %d", (int)o->optimizer);
     if (o->optimizer == BPNN_OPT_LBFGS && o->history < 1)
@@ -324,13 +367,27 @@ static bpnn_status check_options(const bpnn_train_options *o)
 bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
                        const bpnn_train_options *options, bpnn_train_result *result)
 {
+    if (!result)
+        return bpnn_fail_null("bpnn_train", "result");
     *result = (bpnn_train_result){.val_accuracy = -1, .val_cost = -1};
+    BPNN_TRY(check_arguments("bpnn_train", be, model, data));
+    if (!options)
+        return bpnn_fail_null("bpnn_train", "options");
     BPNN_TRY(check_options(options));
+    /* a label outside the output layer would train towards no class at all */
+    int classes = bpnn_model_class_count(model);
     BPNN_TRY(check_shapes(model, data, 1));
-    if (options->test)
+    BPNN_TRY(bpnn_dataset_check_labels(data, classes, "the training data"));
+    if (options->test) {
+        BPNN_TRY(check_arguments("bpnn_train", be, model, options->test));
         BPNN_TRY(check_shapes(model, options->test, 1));
-    if (options->validation)
+        BPNN_TRY(bpnn_dataset_check_labels(options->test, classes, "the test data"));
+    }
+    if (options->validation) {
+        BPNN_TRY(check_arguments("bpnn_train", be, model, options->validation));
         BPNN_TRY(check_shapes(model, options->validation, 1));
+        BPNN_TRY(bpnn_dataset_check_labels(options->validation, classes, "the validation data"));
+    }
     int minibatch = bpnn_optimizer_is_minibatch(options->optimizer);
     if (minibatch && data->rows > INT32_MAX)
         return bpnn_fail(BPNN_ERR_INVALID,
@@ -352,12 +409,22 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     else if (status == BPNN_OK)
         status = full_batch_train(be, model, data, options, &plan, &parts, result);
     participants_free(&parts);
+    if (status == BPNN_ERR_INTERRUPTED) {
+        /* the iterations (epochs) and evaluations (steps) done so far; the
+         * model keeps the parameters it came with */
+        result->stop_reason = "interrupted";
+        result->final_cost = NAN;
+        result->train_accuracy = -1;
+    }
     return status;
 }
 
 bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
                          int32_t *classes)
 {
+    BPNN_TRY(check_arguments("bpnn_predict", be, model, data));
+    if (!classes)
+        return bpnn_fail_null("bpnn_predict", "classes");
     BPNN_TRY(check_shapes(model, data, 0));
     /* a data set too large for the device is predicted in uploaded blocks
      * (the plan is that of a cost-and-gradient pass: generous) */

@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,37 @@ static const unsigned char model_magic[MAGIC_SIZE] = BPNN_MODEL_MAGIC;
 static uint32_t crc_of(const unsigned char *data, size_t size)
 {
     return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
+}
+
+/* What a model's numbers must be to be used: finite weights and lambda,
+ * finite shifts and positive finite scales (x' = (x - shift) / scale).
+ * NULL when they are, else why not, into `why`. */
+static const char *check_values(const bpnn_model *model, char *why, size_t why_size)
+{
+    for (size_t i = 0; i < model->param_count; i++)
+        if (!isfinite(model->params[i])) {
+            snprintf(why, why_size, "parameter %zu is %g", i + 1, model->params[i]);
+            return why;
+        }
+    if (!(isfinite(model->lambda) && model->lambda >= 0)) {
+        snprintf(why, why_size, "lambda is %g", model->lambda);
+        return why;
+    }
+    if (model->normalization == BPNN_NORMALIZE_NONE || !model->norm_shift || !model->norm_scale)
+        return NULL;
+    for (int j = 0; j < model->sizes[0]; j++) {
+        if (!isfinite(model->norm_shift[j])) {
+            snprintf(why, why_size, "the normalization shift of feature %d is %g", j + 1,
+                     model->norm_shift[j]);
+            return why;
+        }
+        if (!(isfinite(model->norm_scale[j]) && model->norm_scale[j] > 0)) {
+            snprintf(why, why_size, "the normalization scale of feature %d is %g", j + 1,
+                     model->norm_scale[j]);
+            return why;
+        }
+    }
+    return NULL;
 }
 
 /* ---- saving ------------------------------------------------------------------ */
@@ -60,6 +92,9 @@ static bpnn_status check_savable(const bpnn_model *model, const char *path)
         for (int k = 0; k < bpnn_model_class_count(model); k++)
             if (!model->class_names[k] || strlen(model->class_names[k]) > UINT32_MAX)
                 why = "a missing or overlong class name";
+    char values[96];
+    if (!why)
+        why = check_values(model, values, sizeof values);
     if (why)
         return bpnn_fail(BPNN_ERR_INVALID, "cannot save an inconsistent model (%s): %s", why, path);
     return BPNN_OK;
@@ -124,6 +159,10 @@ static void encode(const bpnn_model *model, unsigned char *data, size_t size)
 
 bpnn_status bpnn_model_save(const bpnn_model *model, const char *path)
 {
+    if (!model)
+        return bpnn_fail_null("bpnn_model_save", "model");
+    if (!path)
+        return bpnn_fail_null("bpnn_model_save", "path");
     BPNN_TRY(check_savable(model, path));
     size_t size = encoded_size(model);
     unsigned char *data = malloc(size);
@@ -340,7 +379,11 @@ static bpnn_status check_prologue(const unsigned char *data, size_t size, const 
 
 bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
 {
+    if (!out)
+        return bpnn_fail_null("bpnn_model_load", "out");
     *out = NULL;
+    if (!path)
+        return bpnn_fail_null("bpnn_model_load", "path");
     unsigned char *data;
     size_t size;
     BPNN_TRY(bpnn_read_file_bytes(path, model_magic, MAGIC_SIZE, "model file", &data, &size));
@@ -376,6 +419,14 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
         status = bpnn_fail(BPNN_ERR_INVALID, "model file is corrupt (%s): %s", why, path);
     } else {
         status = build_model(data, &lay, out);
+    }
+    /* intact and well formed, but numbers no model can hold (written by
+     * hand or by another program): refused rather than predicting NaN */
+    const char *bad = status == BPNN_OK ? check_values(*out, why, sizeof why) : NULL;
+    if (bad) {
+        bpnn_model_free(*out);
+        *out = NULL;
+        status = bpnn_fail(BPNN_ERR_INVALID, "model file is corrupt (%s): %s", bad, path);
     }
     free(data);
     return status;

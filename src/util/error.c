@@ -26,6 +26,13 @@ bpnn_status bpnn_fail_oom(const char *what)
     return bpnn_fail(BPNN_ERR_RUNTIME, "out of host memory: %s", what);
 }
 
+bpnn_status bpnn_fail_null(const char *function, const char *argument)
+{
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "invalid argument: %s: %s is NULL (bpnn.h says which may be)", function,
+                     argument);
+}
+
 void bpnn_clear_error(void)
 {
     last_message[0] = '\0';

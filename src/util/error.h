@@ -17,6 +17,8 @@
 bpnn_status bpnn_fail(bpnn_status status, const char *format, ...) BPNN_PRINTF(2, 3);
 /* Out of host memory while doing `what`. */
 bpnn_status bpnn_fail_oom(const char *what);
+/* A public function's `argument` that must not be NULL was NULL. */
+bpnn_status bpnn_fail_null(const char *function, const char *argument);
 /* Clears the message (used by tests and before retries). */
 void bpnn_clear_error(void);
 
