@@ -285,11 +285,11 @@ START_TEST(log_reading)
 {
     write_text("run.jsonl", three_records);
     bpnn_iteration *records;
-    size_t count;
+    size_t count, torn;
     int runs;
     const char *x_label;
-    ck_assert_int_eq(picture_read_log(path_in("run.jsonl"), &records, &count, &runs, &x_label),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        picture_read_log(path_in("run.jsonl"), &records, &count, &runs, &x_label, &torn), BPNN_OK);
     ck_assert_uint_eq(count, 3);
     ck_assert_int_eq(runs, 1);
     ck_assert_str_eq(x_label, "iteration");
@@ -308,15 +308,27 @@ START_TEST(log_reading)
     char text[2048];
     snprintf(text, sizeof text, "%s\n{\"iteration\":1,\"cost\":3}\n", three_records);
     write_text("two.jsonl", text);
-    ck_assert_int_eq(picture_read_log(path_in("two.jsonl"), &records, &count, &runs, &x_label),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        picture_read_log(path_in("two.jsonl"), &records, &count, &runs, &x_label, &torn), BPNN_OK);
     ck_assert_int_eq(runs, 2);
     ck_assert_uint_eq(count, 1);
     free(records);
 
+    /* A record cut short by a run that stopped while writing it is skipped,
+     * at the end or followed by a later run. */
+    write_text("torn.jsonl", "{\"iteration\":1,\"cost\":3}\n{\"iteration\":2,\"co\n"
+                             "{\"iteration\":1,\"cost\":2}\n{\"iteration\":2,\"cost\":1.");
+    ck_assert_int_eq(
+        picture_read_log(path_in("torn.jsonl"), &records, &count, &runs, &x_label, &torn), BPNN_OK);
+    ck_assert_uint_eq(torn, 2);
+    ck_assert_uint_eq(count, 1);
+    ck_assert(records[0].iteration == 1 && records[0].cost == 2);
+    free(records);
+
     write_text("epochs.jsonl", "{\"epoch\":1,\"cost\":3}\n{\"epoch\":2,\"cost\":2}\n");
-    ck_assert_int_eq(picture_read_log(path_in("epochs.jsonl"), &records, &count, &runs, &x_label),
-                     BPNN_OK);
+    ck_assert_int_eq(
+        picture_read_log(path_in("epochs.jsonl"), &records, &count, &runs, &x_label, &torn),
+        BPNN_OK);
     ck_assert_str_eq(x_label, "epoch");
     free(records);
 }
@@ -327,7 +339,7 @@ START_TEST(log_errors)
     static const struct {
         const char *text, *message;
     } cases[] = {
-        {"{\"iteration\":1,\"cost\":2}\n{\"iteration\":2,\"co", "malformed log line: "},
+        {"{\"iteration\":1,\"cost\":2}\n{\"iteration\":2,\"cost\":}\n", "malformed log line: "},
         {"{\"iteration\":1}\n", "malformed log record: "},
         {"[1, 2]\n", "not a JSON object"},
         {"{\"iteration\":-1,\"cost\":1}\n", "no \"iteration\" (or \"epoch\") count"},
@@ -339,28 +351,32 @@ START_TEST(log_errors)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         write_text("bad.jsonl", cases[i].text);
         bpnn_iteration *records = (bpnn_iteration *)1;
-        size_t count = 1;
+        size_t count = 1, torn;
         int runs = 1;
         const char *x_label;
-        ck_assert_int_eq(picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label),
-                         BPNN_ERR_INVALID);
+        ck_assert_int_eq(
+            picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label, &torn),
+            BPNN_ERR_INVALID);
         assert_message_has(cases[i].message);
         assert_message_has(path_in("bad.jsonl"));
         ck_assert_ptr_null(records);
         ck_assert_uint_eq(count, 0);
     }
     bpnn_iteration *records;
-    size_t count;
+    size_t count, torn;
     int runs;
     const char *x_label;
-    write_text("bad.jsonl", "{\"iteration\":1,\"cost\":2}\n{\"iteration\":2,\"co");
-    ck_assert_int_eq(picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label),
-                     BPNN_ERR_INVALID);
+    write_text("bad.jsonl", "{\"iteration\":1,\"cost\":2}\n{\"iteration\":2,\"cost\":}\n");
+    ck_assert_int_eq(
+        picture_read_log(path_in("bad.jsonl"), &records, &count, &runs, &x_label, &torn),
+        BPNN_ERR_INVALID);
     assert_message_has("bad.jsonl:2: "); /* names the line */
-    ck_assert_int_eq(picture_read_log(path_in("missing.jsonl"), &records, &count, &runs, &x_label),
-                     BPNN_ERR_INVALID);
+    ck_assert_int_eq(
+        picture_read_log(path_in("missing.jsonl"), &records, &count, &runs, &x_label, &torn),
+        BPNN_ERR_INVALID);
     assert_message_has("cannot open log: ");
-    ck_assert_int_eq(picture_read_log(dir, &records, &count, &runs, &x_label), BPNN_ERR_INVALID);
+    ck_assert_int_eq(picture_read_log(dir, &records, &count, &runs, &x_label, &torn),
+                     BPNN_ERR_INVALID);
     assert_message_has("is a directory");
 }
 END_TEST

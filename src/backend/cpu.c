@@ -17,15 +17,38 @@ struct backend_buffer {
     void *data;
 };
 
+/* BPNN_FAIL_BUFFER=N: the Nth buffer allocation fails as if memory had run
+ * out, so that tests can sweep N over a run and reach every caller's error
+ * path (buffers are allocated by one thread at a time). */
+static int injected_buffer_failure(void)
+{
+    static long target = -1, count;
+    if (target < 0) {
+        const char *value = getenv("BPNN_FAIL_BUFFER");
+        target = value ? strtol(value, NULL, 10) : 0;
+    }
+    return target > 0 && ++count == target;
+}
+
+/* A cache line, and the widest vector load (AVX-512). */
+#define BUFFER_ALIGNMENT 64
+
 static bpnn_status cpu_alloc(backend_buffer_kind kind, size_t count, size_t element_size,
                              backend_buffer **out)
 {
     *out = NULL;
-    if (count > SIZE_MAX / element_size)
+    if (count > (SIZE_MAX - BUFFER_ALIGNMENT) / element_size)
         return bpnn_fail(BPNN_ERR_INVALID, "buffer of %zu elements overflows the address space",
                          count);
-    backend_buffer *buffer = calloc(1, sizeof *buffer);
-    void *data = malloc(count ? count * element_size : 1);
+    int injected = injected_buffer_failure();
+    backend_buffer *buffer = injected ? NULL : calloc(1, sizeof *buffer);
+    /* Aligned the same way in every run: OpenBLAS's kernels take other paths
+     * (and round differently) for other alignments, and a run must repeat
+     * bit for bit whatever the heap looked like. */
+    size_t bytes = (count ? count * element_size : 1) + BUFFER_ALIGNMENT - 1;
+    void *data = injected
+                     ? NULL
+                     : aligned_alloc(BUFFER_ALIGNMENT, bytes / BUFFER_ALIGNMENT * BUFFER_ALIGNMENT);
     if (!buffer || !data) {
         free(buffer);
         free(data);

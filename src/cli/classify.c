@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "cli/same_file.h"
 #include "util/error.h"
 
 bpnn_status classify_parse(const char *command, int argc, char **argv, const struct option *options,
@@ -28,7 +29,18 @@ bpnn_status classify_parse(const char *command, int argc, char **argv, const str
             a->out_path = optarg;
         }
     }
-    return a->out_path ? cli_check_writable(out_flag, a->out_path) : BPNN_OK;
+    if (!a->out_path)
+        return BPNN_OK;
+    BPNN_TRY(cli_check_writable(out_flag, a->out_path));
+    char out_option[64];
+    snprintf(out_option, sizeof out_option, "--%s", out_flag);
+    const cli_file files[] = {
+        {"--model", a->model_path, 0, NULL},
+        {"--data", a->data.data_path, 0, NULL},
+        {"--labels", a->data.labels_path, 0, NULL},
+        {out_option, a->out_path, 1, NULL},
+    };
+    return cli_check_same_files(files, sizeof files / sizeof *files);
 }
 
 bpnn_status classify(const char *model_path, const cli_data *data, const cli_device *device,

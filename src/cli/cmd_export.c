@@ -1,7 +1,9 @@
 /* cmd_export.c — bpnn-cl export: the weights as files other tools read. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/same_file.h"
 #include "io/export.h"
 #include "util/error.h"
 
@@ -10,7 +12,8 @@ static const char help[] =
     "Writes Theta1, Theta2 ... of a model into DIR, one file per layer, each\n"
     "s_{l+1} rows by s_l + 1 columns with the bias weights first (the seed's\n"
     "layout): CSV with %.9g (f32 models) or %.17g (f64) numbers in the C locale,\n"
-    "or NumPy .npy ('<f4' or '<f8'). Each file is replaced whole or not at all.\n"
+    "or NumPy .npy ('<f4' or '<f8'). The files are replaced together, all or none:\n"
+    "an export that fails leaves the earlier one whole.\n"
     "\n" CLI_EXIT_HELP;
 
 static const struct option options[] = {
@@ -20,6 +23,25 @@ static const struct option options[] = {
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
+
+/* The model is not among the files the export writes (Theta1 ... of the
+ * model's layer count). */
+static bpnn_status check_same_files(const char *model_path, const char *dir, const char *format,
+                                    int count)
+{
+    cli_file files[BPNN_MAX_LAYERS] = {{"--model", model_path, 0, NULL}};
+    bpnn_status status = BPNN_OK;
+    for (int l = 1; l <= count && status == BPNN_OK; l++) {
+        files[l] = (cli_file){"--out", bpnn_export_path(dir, l, format), 1, NULL};
+        if (!files[l].path)
+            status = bpnn_fail_oom("export file name");
+    }
+    if (status == BPNN_OK)
+        status = cli_check_same_files(files, (size_t)count + 1);
+    for (int l = 1; l <= count; l++)
+        free((char *)files[l].path);
+    return status;
+}
 
 int cmd_export(int argc, char **argv)
 {
@@ -44,6 +66,8 @@ int cmd_export(int argc, char **argv)
     bpnn_model *model = NULL;
     if (status == BPNN_OK)
         status = bpnn_model_load(model_path, &model);
+    if (status == BPNN_OK)
+        status = check_same_files(model_path, out_dir, format, model->layer_count - 1);
     if (status == BPNN_OK)
         status = strcmp(format, "csv") == 0 ? bpnn_export_csv(model, out_dir)
                                             : bpnn_export_npy(model, out_dir);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/same_file.h"
 #include "data/mat.h"
 #include "io/picture.h"
 #include "util/error.h"
@@ -222,6 +223,12 @@ typedef struct data_picture {
 static bpnn_status show_data_run(data_picture *d)
 {
     BPNN_TRY(check_out("show data", d->grid.out_path));
+    const cli_file files[] = {
+        {"--data", d->data.data_path, 0, NULL},
+        {"--labels", d->data.labels_path, 0, NULL},
+        {"--out", d->grid.out_path, 1, NULL},
+    };
+    BPNN_TRY(cli_check_same_files(files, sizeof files / sizeof *files));
     BPNN_TRY(cli_load_data(&d->data, "train", &d->set, &d->is_fashion));
     const char *source = d->data.data_path ? d->data.data_path : "Fashion-MNIST";
     int width, height;
@@ -321,6 +328,8 @@ static int show_data(int argc, char **argv)
 static bpnn_status show_weights_run(const char *model_path, int layer, const grid_args *g)
 {
     BPNN_TRY(check_out("show weights", g->out_path));
+    const cli_file files[] = {{"--model", model_path, 0, NULL}, {"--out", g->out_path, 1, NULL}};
+    BPNN_TRY(cli_check_same_files(files, sizeof files / sizeof *files));
     if (!model_path)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "no model given: --model FILE is required: see bpnn-cl show weights "
@@ -388,6 +397,8 @@ static int show_weights(int argc, char **argv)
 static bpnn_status show_curve_run(const char *log_path, const char *title, const char *out_path)
 {
     BPNN_TRY(check_out("show curve", out_path));
+    const cli_file files[] = {{"--log", log_path, 0, NULL}, {"--out", out_path, 1, NULL}};
+    BPNN_TRY(cli_check_same_files(files, sizeof files / sizeof *files));
     if (!log_path)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "no log given: --log FILE is required (written by bpnn-cl train --log "
@@ -396,7 +407,8 @@ static bpnn_status show_curve_run(const char *log_path, const char *title, const
     size_t count = 0;
     int runs = 0;
     const char *x_label = "iteration";
-    BPNN_TRY(picture_read_log(log_path, &records, &count, &runs, &x_label));
+    size_t torn = 0;
+    BPNN_TRY(picture_read_log(log_path, &records, &count, &runs, &x_label, &torn));
     char default_title[512];
     if (!title) {
         char *copy = strdup(log_path);
@@ -407,6 +419,11 @@ static bpnn_status show_curve_run(const char *log_path, const char *title, const
     }
     bpnn_status status = picture_curve(records, count, x_label, title, out_path);
     if (status == BPNN_OK) {
+        if (torn)
+            fprintf(stderr,
+                    "bpnn-cl: skipped %zu torn line%s in %s (a record cut short by a run that "
+                    "stopped while writing it)\n",
+                    torn, torn == 1 ? "" : "s", log_path);
         if (runs > 1)
             fprintf(stderr, "bpnn-cl: %s holds %d runs; the last one is drawn\n", log_path, runs);
         fprintf(stderr, "bpnn-cl: curve of %zu %ss written to %s\n", count, x_label, out_path);

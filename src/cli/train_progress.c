@@ -2,12 +2,15 @@
 #include "cli/train_progress.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/error.h"
 #include "util/timer.h"
 
 /* The bar is redrawn at most this often (seconds): a redraw per step would
@@ -15,20 +18,81 @@
 #define REDRAW_INTERVAL 0.1
 #define BAR_WIDTH 24
 
-void train_progress_init(train_progress *p, int quiet, FILE *log, const char *log_path,
-                         int keep_records)
+void train_progress_init(train_progress *p, int quiet, const char *log_path, int keep_records)
 {
     *p = (train_progress){.quiet = quiet,
                           .terminal = isatty(STDERR_FILENO),
-                          .log = log,
                           .log_path = log_path,
                           .keep_records = keep_records};
 }
 
+bpnn_status train_progress_check_log(const char *log_path)
+{
+    struct stat st;
+    if (stat(log_path, &st) == 0 && access(log_path, W_OK) != 0)
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot write the log: --log %s: %s", log_path,
+                         strerror(errno));
+    return BPNN_OK;
+}
+
 void train_progress_free(train_progress *p)
 {
+    if (p->log_open) {
+        struct stat st;
+        if (p->log_created && fstat(p->log_fd, &st) == 0 && st.st_size == 0)
+            unlink(p->log_path);
+        close(p->log_fd);
+        p->log_open = 0;
+    }
     free(p->records);
     p->records = NULL;
+}
+
+static int write_all(int fd, const char *data, size_t size)
+{
+    while (size > 0) {
+        ssize_t written = write(fd, data, size);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written < 0)
+            return errno;
+        data += written;
+        size -= (size_t)written;
+    }
+    return 0;
+}
+
+/* Opens the log for appending (errno on failure). A run that stopped in the
+ * middle of a record left a torn last line: it is ended first, so that this
+ * run's records start on lines of their own and readers skip only it. */
+static int open_log(train_progress *p)
+{
+    int fd = open(p->log_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    p->log_created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) {
+        fd = open(p->log_path, O_RDWR | O_APPEND | O_CLOEXEC);
+        if (fd < 0 && errno == EACCES)
+            fd = open(p->log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return errno;
+    p->log_fd = fd;
+    p->log_open = 1;
+    struct stat st;
+    char last;
+    if (!p->log_created && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+        return write_all(fd, "\n", 1);
+    return 0;
+}
+
+/* Reported once, when it happens: the run goes on and ends with exit 1. */
+static void report_log_failure(train_progress *p, int error)
+{
+    p->log_failed = error;
+    train_progress_clear(p);
+    fprintf(stderr, "bpnn-cl: warning: writing the log failed: --log %s: %s: training goes on\n",
+            p->log_path, strerror(error));
 }
 
 static void keep_record(train_progress *p, const bpnn_iteration *it)
@@ -54,12 +118,17 @@ static void set_metric(json_t *line, const char *key, double value)
         json_object_set_new(line, key, cli_json_number(value));
 }
 
-/* One JSON object per iteration or epoch, appended and flushed, so that a
- * crashed run keeps its log. */
+/* One JSON object per iteration or epoch, each line written whole with one
+ * write() as it comes, so that a crashed run keeps its log. */
 static void write_log(train_progress *p, const bpnn_iteration *it)
 {
-    if (!p->log || p->log_failed)
+    if (!p->log_path || p->log_failed)
         return;
+    int error = p->log_open ? 0 : open_log(p);
+    if (error) {
+        report_log_failure(p, error);
+        return;
+    }
     json_t *line = json_object();
     if (it->kind == BPNN_PROGRESS_EPOCH) {
         json_object_set_new(line, "epoch", json_integer(it->epoch));
@@ -78,11 +147,21 @@ static void write_log(train_progress *p, const bpnn_iteration *it)
     json_object_set_new(line, "seconds", json_real(it->seconds));
     set_metric(line, "train_accuracy", it->train_accuracy);
     set_metric(line, "test_accuracy", it->test_accuracy);
-    errno = 0;
-    if (json_dumpf(line, p->log, JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0 ||
-        fputc('\n', p->log) == EOF || fflush(p->log) != 0)
-        p->log_failed = errno ? errno : EIO;
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(line);
+    size_t length = text ? strlen(text) : 0;
+    char *record = text ? realloc(text, length + 2) : NULL;
+    if (!record) {
+        free(text);
+        report_log_failure(p, ENOMEM);
+        return;
+    }
+    record[length] = '\n';
+    record[length + 1] = '\0';
+    error = write_all(p->log_fd, record, length + 1);
+    free(record);
+    if (error)
+        report_log_failure(p, error);
 }
 
 void train_progress_clear(train_progress *p)

@@ -11,9 +11,11 @@
 
 typedef struct train_progress {
     int quiet;
-    int terminal; /* stderr is a terminal: draw the bar */
-    FILE *log;    /* --log, or NULL */
-    const char *log_path;
+    int terminal;         /* stderr is a terminal: draw the bar */
+    const char *log_path; /* --log, or NULL */
+    int log_fd;           /* valid while log_open */
+    int log_open;
+    int log_created;  /* this run created the log file */
     int log_failed;   /* errno of the first failed write, else 0 */
     int keep_records; /* --plot */
     bpnn_iteration *records;
@@ -23,12 +25,18 @@ typedef struct train_progress {
     int bar_shown;
 } train_progress;
 
-void train_progress_init(train_progress *p, int quiet, FILE *log, const char *log_path,
-                         int keep_records);
+/* The log is opened when the first record comes, so that a run that stops
+ * before it leaves no empty log behind. */
+void train_progress_init(train_progress *p, int quiet, const char *log_path, int keep_records);
+/* Refuses (BPNN_ERR_INVALID) a --log file that exists and cannot be
+ * written, before any work. */
+bpnn_status train_progress_check_log(const char *log_path);
 /* The bpnn_progress_fn (user = the train_progress). */
 int train_progress_report(const bpnn_iteration *it, void *user);
 /* Clears a bar left on the terminal (an error ends the run mid-epoch). */
 void train_progress_clear(train_progress *p);
+/* Closes the log (a log this run created and wrote nothing to is removed;
+ * one that existed is never truncated nor removed) and frees the records. */
 void train_progress_free(train_progress *p);
 
 #endif

@@ -27,8 +27,7 @@ static bpnn_status check_output_dir(const char *dir)
     return BPNN_OK;
 }
 
-/* DIR/Theta<l>.<extension>, or NULL when out of memory. */
-static char *theta_path(const char *dir, int l, const char *extension)
+char *bpnn_export_path(const char *dir, int l, const char *extension)
 {
     size_t length = strlen(dir);
     const char *separator = length > 0 && dir[length - 1] == '/' ? "" : "/";
@@ -37,17 +36,6 @@ static char *theta_path(const char *dir, int l, const char *extension)
     if (path)
         snprintf(path, size, "%s%sTheta%d.%s", dir, separator, l, extension);
     return path;
-}
-
-static bpnn_status write_theta(const char *dir, int l, const char *extension, const void *data,
-                               size_t size)
-{
-    char *path = theta_path(dir, l, extension);
-    if (!path)
-        return bpnn_fail_oom("export file name");
-    bpnn_status status = bpnn_write_file_atomic(path, data, size, "export file");
-    free(path);
-    return status;
 }
 
 /* ---- CSV ----------------------------------------------------------------------- */
@@ -140,22 +128,29 @@ static void *format_theta_npy(const bpnn_model *model, int l, size_t *out_size)
 
 typedef void *(*theta_format)(const bpnn_model *model, int l, size_t *size);
 
-/* Every Theta_l is formatted before the first file is written, so running
- * out of memory never leaves a directory with some layers replaced. */
+/* Every Theta_l is formatted before the first file is written, and the
+ * files are replaced as a group: a failure at any point leaves the earlier
+ * export whole. */
 static bpnn_status export_thetas(const bpnn_model *model, const char *dir, const char *ext,
                                  theta_format format)
 {
     BPNN_TRY(check_output_dir(dir));
     void *files[BPNN_MAX_LAYERS] = {0};
-    size_t sizes[BPNN_MAX_LAYERS];
+    char *paths[BPNN_MAX_LAYERS] = {0};
+    size_t sizes[BPNN_MAX_LAYERS] = {0};
+    int count = model->layer_count - 1;
     bpnn_status status = BPNN_OK;
-    for (int l = 1; l < model->layer_count && status == BPNN_OK; l++)
-        if (!(files[l] = format(model, l, &sizes[l])))
+    for (int l = 1; l <= count && status == BPNN_OK; l++)
+        if (!(files[l - 1] = format(model, l, &sizes[l - 1])) ||
+            !(paths[l - 1] = bpnn_export_path(dir, l, ext)))
             status = bpnn_fail_oom("weight export");
-    for (int l = 1; l < model->layer_count && status == BPNN_OK; l++)
-        status = write_theta(dir, l, ext, files[l], sizes[l]);
-    for (int l = 1; l < model->layer_count; l++)
+    if (status == BPNN_OK)
+        status = bpnn_write_files_atomic((size_t)count, (const char *const *)paths,
+                                         (const void *const *)files, sizes, "export file");
+    for (int l = 0; l < count; l++) {
         free(files[l]);
+        free(paths[l]);
+    }
     return status;
 }
 

@@ -14,9 +14,14 @@ bpnn_status bpnn_export_csv(const bpnn_model *model, const char *dir);
  * C order, shape (s_{l+1}, s_l + 1). */
 bpnn_status bpnn_export_npy(const bpnn_model *model, const char *dir);
 
-/* Both write each file through a temporary file and rename (atomic_file.h).
- * Errors: BPNN_ERR_INVALID when `dir` does not exist, is not a directory or
- * a file cannot be created in it; BPNN_ERR_RUNTIME when writing fails after
- * the file was opened or memory runs out. */
+/* Both replace all the files or none (bpnn_write_files_atomic): each is
+ * written to a temporary file first, and an export that fails leaves the
+ * earlier one whole. Errors: BPNN_ERR_INVALID when `dir` does not exist, is
+ * not a directory or a file cannot be created in it; BPNN_ERR_RUNTIME when
+ * writing fails after the file was opened or memory runs out. */
+
+/* DIR/Theta<l>.<extension>, the file layer l is exported to (malloc'd), or
+ * NULL when out of memory. */
+char *bpnn_export_path(const char *dir, int l, const char *extension);
 
 #endif

@@ -54,9 +54,11 @@ bpnn_status picture_curve(const bpnn_iteration *records, size_t count, const cha
  * "test_accuracy", "evaluations", "seconds"). A log appended by several
  * runs holds several curves (the iteration starts again); the last is
  * returned and *runs says how many there were. *x_label is "iteration" or
- * "epoch". Errors name the file and line. */
+ * "epoch". A torn line (a record cut short by a run that stopped while
+ * writing it) is skipped and counted in *torn. Errors name the file and
+ * line. */
 bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count, int *runs,
-                             const char **x_label);
+                             const char **x_label, size_t *torn);
 
 /* ---- confusion matrix ---------------------------------------------------------- */
 

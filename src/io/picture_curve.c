@@ -369,11 +369,35 @@ static int blank(const char *line)
     return line[strspn(line, " \t\r\n")] == '\0';
 }
 
+/* A record cut short: the start of a JSON object that the parser finds
+ * unfinished where the line ends, or ending in a cut literal, number or
+ * escape (a log is written a whole line at a time, so only a run stopped
+ * mid-write leaves one). */
+static int torn(const char *line)
+{
+    const char *start = line + strspn(line, " \t");
+    size_t length = strcspn(start, "\r\n");
+    if (*start != '{')
+        return 0;
+    json_error_t error;
+    json_t *value = json_loadb(start, length, 0, &error);
+    if (value) {
+        json_decref(value);
+        return 0;
+    }
+    enum json_error_code code = json_error_code(&error);
+    return code == json_error_premature_end_of_input ||
+           (code == json_error_invalid_syntax && error.position >= (int)length &&
+            (strncmp(error.text, "invalid token", 13) == 0 ||
+             strncmp(error.text, "invalid escape", 14) == 0));
+}
+
 bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t *count, int *runs,
-                             const char **x_label)
+                             const char **x_label, size_t *torn_lines)
 {
     *records = NULL;
     *count = 0;
+    *torn_lines = 0;
     *runs = 0;
     *x_label = "iteration";
     FILE *file = fopen(path, "r");
@@ -393,14 +417,20 @@ bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t 
     char *line = NULL;
     const char *x_key = NULL;
     bpnn_status status = BPNN_OK;
+    errno = 0;
     while (getline(&line, &line_size, file) >= 0) {
         line_no++;
         if (blank(line))
             continue;
         bpnn_iteration record;
         const char *key = x_key;
-        if ((status = parse_record(line, path, line_no, &record, &key)) != BPNN_OK)
-            break;
+        if ((status = parse_record(line, path, line_no, &record, &key)) != BPNN_OK) {
+            if (!torn(line))
+                break;
+            status = BPNN_OK;
+            ++*torn_lines;
+            continue;
+        }
         if (x_key && strcmp(key, x_key) != 0) {
             status = bad_record(path, line_no, "iterations and epochs mixed in one log");
             break;
@@ -423,8 +453,12 @@ bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t 
         }
         list[used++] = record;
     }
-    if (status == BPNN_OK && ferror(file))
-        status = bpnn_fail(BPNN_ERR_RUNTIME, "read error: %s: %s", path, strerror(errno));
+    /* getline also stops when it cannot grow its buffer, which is no end of
+     * the file. */
+    if (status == BPNN_OK && !feof(file))
+        status = errno == ENOMEM ? bpnn_fail_oom("reading a log")
+                                 : bpnn_fail(BPNN_ERR_RUNTIME, "read error: %s: %s", path,
+                                             strerror(errno ? errno : EIO));
     if (status == BPNN_OK && used == 0)
         status = bpnn_fail(BPNN_ERR_INVALID,
                            "empty log: %s: no records; bpnn-cl train --log FILE writes one", path);
@@ -433,6 +467,7 @@ bpnn_status picture_read_log(const char *path, bpnn_iteration **records, size_t 
     if (status != BPNN_OK) {
         free(list);
         *runs = 0;
+        *torn_lines = 0;
         return status;
     }
     *records = list;
