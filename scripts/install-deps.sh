@@ -4,7 +4,13 @@
 set -eu
 packages="gcc meson ninja-build pkg-config python3 check libopenblas-dev zlib1g-dev
   libjansson-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
-  dataset-fashion-mnist python3-numpy libcairo2-dev fonts-dejavu-core libmatio-dev"
+  dataset-fashion-mnist python3-numpy libcairo2-dev fonts-dejavu-core libmatio-dev
+  libopenmpi-dev openmpi-bin"
+# The test command (scripts/test.sh) also fuzzes (clang's libFuzzer) and runs
+# the kernels on Oclgrind, a simulated GPU.
+if [ -n "${BPNN_TEST_TOOLS:-}" ]; then
+  packages="$packages clang libclang-rt-14-dev oclgrind"
+fi
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

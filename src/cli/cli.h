@@ -71,6 +71,7 @@ enum cli_option {
     OPT_CHECKPOINT,
     OPT_CHECKPOINT_EVERY,
     OPT_RESUME,
+    OPT_DELIMITER,
     OPT_HELP = 'h'
 };
 
@@ -83,6 +84,7 @@ enum cli_option {
         {"limit", required_argument, NULL, OPT_LIMIT},                                             \
         {"no-labels", no_argument, NULL, OPT_NO_LABELS},                                           \
         {"mat-x", required_argument, NULL, OPT_MAT_X},                                             \
+        {"delimiter", required_argument, NULL, OPT_DELIMITER},                                     \
     {                                                                                              \
         "mat-y", required_argument, NULL, OPT_MAT_Y                                                \
     }
@@ -96,10 +98,12 @@ enum cli_option {
     }
 
 #define CLI_DATA_HELP                                                                              \
-    "  --data FILE         IDX (raw or .gz), CSV or MAT data; default: Fashion-MNIST\n"            \
+    "  --data FILE         IDX (raw or .gz), CSV or MAT data, - for standard input;\n"             \
+    "                      default: Fashion-MNIST\n"                                               \
     "  --labels FILE       IDX labels for --data (idx1-ubyte)\n"                                   \
     "  --header auto|yes|no  CSV header row (auto: a first row with no number)\n"                  \
     "  --label-col C       CSV label column, 0-based; -1 the last (default 0)\n"                   \
+    "  --delimiter D       CSV delimiter , ; or tab (default: guessed from line 1)\n"              \
     "  --labels-from 0|1   first class label in the files (1: labels 1..K)\n"                      \
     "  --limit N           only the first N samples\n"                                             \
     "  --no-labels         CSV: every column is a feature; MAT: X alone\n"                         \

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/ranks.h"
 #include "util/error.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -107,6 +108,19 @@ int cli_data_option(cli_data *data, int code, const char *arg)
             data->load.header = BPNN_HEADER_NO;
         else {
             bpnn_fail(BPNN_ERR_INVALID, "bad value: --header %s: expected auto, yes or no", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_DELIMITER:
+        if (strcmp(arg, ",") == 0 || strcmp(arg, ";") == 0)
+            data->load.delimiter = arg[0];
+        else if (strcmp(arg, "tab") == 0 || strcmp(arg, "\\t") == 0 || strcmp(arg, "\t") == 0)
+            data->load.delimiter = '\t';
+        else if (strcmp(arg, "auto") == 0)
+            data->load.delimiter = 0;
+        else {
+            bpnn_fail(BPNN_ERR_INVALID,
+                      "bad value: --delimiter %s: expected , ; tab (or \\t) or auto", arg);
             return -1;
         }
         return 1;
@@ -320,7 +334,11 @@ json_t *cli_json_error(bpnn_status status)
 
 int cli_fail(int json, bpnn_status status)
 {
-    fprintf(stderr, "bpnn-cl: %s\n", bpnn_error_message());
+    if (cli_ranks_count() > 1) /* which of the ranks failed */
+        fprintf(stderr, "bpnn-cl: rank %d of %d: %s\n", cli_ranks_rank(), cli_ranks_count(),
+                bpnn_error_message());
+    else
+        fprintf(stderr, "bpnn-cl: %s\n", bpnn_error_message());
     if (json || cli_json_requested)
         cli_print_json(cli_json_error(status));
     return (int)status;

@@ -7,10 +7,19 @@
 #include <unistd.h>
 
 #include "backend/blas_core.h"
+#include "bpnn_config.h"
 #include "cli/cli.h"
+#include "cli/model_rescue.h"
+#include "cli/ranks.h"
+#include "cli/same_file.h"
 #include "cli/train_progress.h"
+#include "io/checkpoint.h"
 #include "io/picture.h"
 #include "util/error.h"
+
+#if BPNN_WITH_OPENCL
+#include "backend/opencl/opencl_backend.h"
+#endif
 #include "util/timer.h"
 
 static const char help[] =
@@ -123,7 +132,7 @@ typedef struct train_args {
     const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
     const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
     const char *only_for[BPNN_OPT_ADAM + 1]; /* a flag given that one optimizer alone takes */
-    const char *lr_step_flag;                 /* --lr-step or --lr-decay */
+    const char *lr_step_flag;                /* --lr-step or --lr-decay */
     int checkpoint_every_given;
     double val_split;
     const char *val_data_path, *val_labels_path;
@@ -319,6 +328,26 @@ static bpnn_status resolve_optimizer(train_args *a)
     return BPNN_OK;
 }
 
+/* No output is an input or another output; --resume goes on writing the
+ * checkpoint it reads. */
+static bpnn_status check_same_files(const train_args *a)
+{
+    const cli_file files[] = {
+        {"--data", a->data.data_path, 0, NULL},
+        {"--labels", a->data.labels_path, 0, NULL},
+        {"--test-data", a->data.test_data_path, 0, NULL},
+        {"--test-labels", a->data.test_labels_path, 0, NULL},
+        {"--val-data", a->val_data_path, 0, NULL},
+        {"--val-labels", a->val_labels_path, 0, NULL},
+        {"--resume", a->train.resume_path, 0, "--checkpoint"},
+        {"--out", a->out_path, 1, NULL},
+        {"--log", a->log_path, 1, NULL},
+        {"--plot", a->plot_path, 1, NULL},
+        {"--checkpoint", a->train.checkpoint_path, 1, NULL},
+    };
+    return cli_check_same_files(files, sizeof files / sizeof *files);
+}
+
 static bpnn_status parse(int argc, char **argv, train_args *a)
 {
     cli_data_init(&a->data);
@@ -366,6 +395,9 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         BPNN_TRY(cli_check_writable("log", a->log_path));
     if (a->plot_path)
         BPNN_TRY(cli_check_writable("plot", a->plot_path));
+    if (a->log_path)
+        BPNN_TRY(train_progress_check_log(a->log_path));
+    BPNN_TRY(check_same_files(a));
     if (a->data.test_labels_path && !a->data.test_data_path)
         return bpnn_fail(BPNN_ERR_INVALID, "--test-labels needs --test-data");
     if (a->data.labels_from_given && a->data.load.label_offset != 0 && !a->data.data_path)
@@ -428,8 +460,7 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model, const 
     return status;
 }
 
-static void print_stats(const bpnn_device *device, const bpnn_train_result *result,
-                        int minibatch)
+static void print_stats(const bpnn_device *device, const bpnn_train_result *result, int minibatch)
 {
     /* a resumed run counts only the iterations (epochs) it ran itself */
     int ran = result->iterations - result->resumed_epoch;
@@ -448,9 +479,8 @@ static void print_stats(const bpnn_device *device, const bpnn_train_result *resu
             (unsigned long long)s->bytes_to_device, (unsigned long long)s->bytes_from_device,
             (unsigned long long)result->optimizer_transfer_bytes,
             ran > 0 ? (double)result->optimizer_transfer_bytes / ran : 0.0,
-            minibatch ? "epoch" : "iteration",
-            (unsigned long long)s->gemm_calls, s->gemm_seconds, (unsigned long long)s->kernel_calls,
-            s->kernel_seconds);
+            minibatch ? "epoch" : "iteration", (unsigned long long)s->gemm_calls, s->gemm_seconds,
+            (unsigned long long)s->kernel_calls, s->kernel_seconds);
 }
 
 static json_t *layers_json(const bpnn_model *model)
@@ -467,8 +497,10 @@ typedef struct train_run {
     bpnn_dataset train, test, val;
     int has_test, has_val, is_fashion;
     bpnn_model *model;
-    FILE *log;
+    size_t total_rows, total_val_rows; /* over every rank */
     train_progress progress;
+    char *rescued;     /* where the model went when --out could not be written */
+    int error_in_json; /* the results object carried the error */
     bpnn_train_result result;
     double test_accuracy;
 } train_run;
@@ -543,9 +575,11 @@ static void print_plan(const train_run *r)
                 "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
                 "CPU allows (%s)\n",
                 bpnn_blas_core(), blas_core_from_cpuid());
-    fprintf(stderr, "data: %zu training samples x %zu features", r->train.rows, r->train.features);
+    fprintf(stderr, "data: %zu training samples x %zu features", r->total_rows, r->train.features);
+    if (cli_ranks_count() > 1)
+        fprintf(stderr, " shared among %d ranks", cli_ranks_count());
     if (r->has_val)
-        fprintf(stderr, ", %zu validation samples", r->val.rows);
+        fprintf(stderr, ", %zu validation samples", r->total_val_rows);
     if (r->has_test)
         fprintf(stderr, ", %zu test samples", r->test.rows);
     fprintf(stderr, "\nnetwork:");
@@ -565,15 +599,74 @@ static void print_plan(const train_run *r)
     fprintf(stderr, ")%s\n", t->resume_path ? ", resumed" : "");
 }
 
+/* With several ranks on a host that has several GPUs, each rank takes its
+ * own: "gpu" and "auto" name the local rank's GPU (in enumeration order). */
+static const char *rank_device(const char *spec, char *buffer, size_t size)
+{
+#if BPNN_WITH_OPENCL
+    if (cli_ranks_count() < 2 || (strcmp(spec, "gpu") != 0 && strcmp(spec, "auto") != 0))
+        return spec;
+    opencl_device_info *list = NULL;
+    size_t count = 0, gpus = 0;
+    if (opencl_list_devices(&list, &count) != BPNN_OK)
+        return spec;
+    for (size_t i = 0; i < count; i++)
+        gpus += list[i].is_gpu;
+    if (gpus > 1) {
+        size_t wanted = (size_t)cli_ranks_local_rank() % gpus;
+        for (size_t i = 0, seen = 0; i < count; i++)
+            if (list[i].is_gpu && seen++ == wanted)
+                snprintf(buffer, size, "%s", list[i].spec);
+        spec = buffer;
+    }
+    free(list);
+#else
+    (void)buffer, (void)size;
+#endif
+    return spec;
+}
+
+/* Under mpirun: this rank keeps its share of the training and validation
+ * rows (after the split and the normalization statistics, which are the
+ * whole set's) and sums with the others; checkpoints know the whole data by
+ * its fingerprint. */
+static bpnn_status share_among_ranks(train_run *r)
+{
+    int rank = cli_ranks_rank(), ranks = cli_ranks_count();
+    bpnn_train_options *t = &r->args.train;
+    t->rank = rank;
+    t->ranks = ranks;
+    if (ranks < 2)
+        return BPNN_OK;
+    t->reduce = cli_ranks_sum;
+    if (t->checkpoint_path || t->resume_path) {
+        t->data_fingerprint = checkpoint_data_crc(&r->train);
+        t->validation_fingerprint = r->has_val ? checkpoint_data_crc(&r->val) : 0;
+    }
+    BPNN_TRY(bpnn_dataset_shard(&r->train, rank, ranks));
+    if (r->has_val)
+        BPNN_TRY(bpnn_dataset_shard(&r->val, rank, ranks));
+    return BPNN_OK;
+}
+
 static bpnn_status run(train_run *r, double started)
 {
     train_args *a = &r->args;
+    int rank = cli_ranks_rank();
+    if (rank != 0) { /* rank 0 alone prints and writes */
+        a->quiet = 1;
+        a->out_path = a->log_path = a->plot_path = NULL;
+        a->stats = 0;
+    }
+    char device[32];
+    a->device.spec = rank_device(a->device.spec, device, sizeof device);
     /* Everything cheap is checked first: flags (parse), then the device. */
     BPNN_TRY(cli_open_device(&a->device, &r->device));
     BPNN_TRY(cli_load_data(&a->data, "train", &r->train, &r->is_fashion));
     if (!r->train.labels)
         return bpnn_fail(BPNN_ERR_INVALID, "training data have no labels: %s", a->data.data_path);
-    BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
+    if (rank == 0) /* the test set is measured once, by rank 0 */
+        BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
     BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion));
     if (r->has_test)
         BPNN_TRY(check_labelled_set(a, &r->test, &r->train, "test",
@@ -593,12 +686,13 @@ static bpnn_status run(train_run *r, double started)
     if (r->has_val)
         bpnn_normalize_apply(r->model, &r->val);
     bpnn_init_random(r->model, a->seed);
-    if (a->log_path && !(r->log = fopen(a->log_path, "a")))
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot open log file: --log %s", a->log_path);
+    r->total_rows = r->train.rows;
+    r->total_val_rows = r->has_val ? r->val.rows : 0;
+    BPNN_TRY(share_among_ranks(r));
     /* Printed once the data are in, so that a bad request stays one line. */
     if (!a->quiet)
         print_plan(r);
-    train_progress_init(&r->progress, a->quiet, r->log, a->log_path, a->plot_path != NULL);
+    train_progress_init(&r->progress, a->quiet, a->log_path, a->plot_path != NULL);
     a->train.progress = train_progress_report;
     a->train.progress_user = &r->progress;
     a->train.accuracy_every_iteration = a->log_accuracy;
@@ -607,20 +701,24 @@ static bpnn_status run(train_run *r, double started)
     bpnn_device_set_profiling(r->device, a->stats);
     bpnn_status status = bpnn_train(r->device, r->model, &r->train, &a->train, &r->result);
     train_progress_clear(&r->progress);
-    if (r->progress.log_failed)
-        fprintf(stderr, "bpnn-cl: warning: writing the log failed: --log %s: %s\n", a->log_path,
-                strerror(r->progress.log_failed));
     BPNN_TRY(status);
-    if (r->progress.log_failed)
-        return bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s: %s", a->log_path,
-                         strerror(r->progress.log_failed));
+    if (rank != 0)
+        return BPNN_OK; /* rank 0 reports and saves what every rank holds */
     if (a->stats)
         print_stats(r->device, &r->result, bpnn_optimizer_is_minibatch(a->train.optimizer));
     if (r->has_test)
         BPNN_TRY(accuracy(r->device, r->model, &r->test, &r->test_accuracy));
+    /* A model or log that cannot be written fails the run (exit 1) after the
+     * summary: the trained parameters are kept (model_rescue.h). */
+    bpnn_status saved = BPNN_OK;
     if (a->out_path)
-        BPNN_TRY(bpnn_model_save(r->model, a->out_path));
-    if (a->plot_path)
+        saved = cli_save_model_or_rescue(r->model, a->out_path, &r->rescued);
+    bpnn_status late = saved;
+    if (late == BPNN_OK && r->progress.log_failed)
+        late = bpnn_fail(BPNN_ERR_RUNTIME, "write error: --log %s: %s: the log is incomplete",
+                         a->log_path, strerror(r->progress.log_failed));
+    int plotted = late == BPNN_OK && a->plot_path && r->progress.record_count;
+    if (late == BPNN_OK && a->plot_path)
         BPNN_TRY(plot_curve(r));
     double total = bpnn_now() - started;
     if (a->device.json) {
@@ -641,7 +739,9 @@ static bpnn_status run(train_run *r, double started)
         json_object_set_new(o, "lambda", json_real(a->train.lambda));
         if (bpnn_device_blas_core(r->device))
             json_object_set_new(o, "blas_core", json_string(bpnn_device_blas_core(r->device)));
-        json_object_set_new(o, "samples", json_integer((json_int_t)r->train.rows));
+        json_object_set_new(o, "samples", json_integer((json_int_t)r->total_rows));
+        if (cli_ranks_count() > 1)
+            json_object_set_new(o, "ranks", json_integer(cli_ranks_count()));
         json_object_set_new(o, "optimizer", json_string(bpnn_optimizer_name(a->train.optimizer)));
         if (bpnn_optimizer_is_minibatch(a->train.optimizer)) {
             json_object_set_new(o, "epochs", json_integer(r->result.iterations));
@@ -656,8 +756,14 @@ static bpnn_status run(train_run *r, double started)
             if (a->train.resume_path)
                 json_object_set_new(o, "resumed_epoch", json_integer(r->result.resumed_epoch));
         }
-        if (a->out_path)
-            json_object_set_new(o, "model", json_string(a->out_path));
+        if (a->out_path && (saved == BPNN_OK || r->rescued))
+            json_object_set_new(o, "model", json_string(r->rescued ? r->rescued : a->out_path));
+        if (late != BPNN_OK) {
+            json_t *error = cli_json_error(late);
+            json_object_update(o, error);
+            json_decref(error);
+            r->error_in_json = 1;
+        }
         json_object_set_new(o, "version", json_string(BPNN_VERSION));
         cli_print_json(o);
     } else {
@@ -674,25 +780,29 @@ static bpnn_status run(train_run *r, double started)
         if (r->model->epoch && r->model->epoch != r->result.iterations)
             printf("kept the parameters of epoch %d (lowest validation cost)\n", r->model->epoch);
         printf("training accuracy: %.2f%% (%zu samples)\n", 100 * r->result.train_accuracy,
-               r->train.rows);
+               r->total_rows);
         if (r->has_val)
             printf("validation:        %.2f%% (%zu samples), cost %.6f\n",
-                   100 * r->result.val_accuracy, r->val.rows, r->result.val_cost);
+                   100 * r->result.val_accuracy, r->total_val_rows, r->result.val_cost);
         if (r->has_test)
             printf("test accuracy:     %.2f%% (%zu samples)\n", 100 * r->test_accuracy,
                    r->test.rows);
         printf("training time:     %.3f s (total %.3f s)\n", r->result.train_seconds, total);
-        if (a->out_path)
+        if (a->out_path && r->rescued)
+            printf("model saved to %s (%s could not be written)\n", r->rescued, a->out_path);
+        else if (a->out_path && saved == BPNN_OK)
             printf("model saved to %s\n", a->out_path);
+        else if (a->out_path)
+            printf("model not saved: %s could not be written\n", a->out_path);
         else
             printf("model not kept: give --out FILE to save it\n");
         if (a->train.checkpoint_path)
             printf("checkpoint: %s (continue with --resume %s)\n", a->train.checkpoint_path,
                    a->train.checkpoint_path);
-        if (a->plot_path && r->progress.record_count)
+        if (plotted)
             printf("curve drawn to %s\n", a->plot_path);
     }
-    return BPNN_OK;
+    return late;
 }
 
 int cmd_train(int argc, char **argv)
@@ -702,9 +812,10 @@ int cmd_train(int argc, char **argv)
     bpnn_status status = parse(argc, argv, &r.args);
     if (status == BPNN_OK)
         status = run(&r, started);
-    int code = status == BPNN_OK ? 0 : cli_fail(r.args.device.json, status);
-    if (r.log)
-        fclose(r.log);
+    if (r.error_in_json)
+        cli_json_requested = 0; /* one object on stdout: the results, with the error */
+    int code = status == BPNN_OK ? 0 : cli_fail(r.args.device.json && !r.error_in_json, status);
+    free(r.rescued);
     bpnn_model_free(r.model);
     bpnn_dataset_free(&r.train);
     bpnn_dataset_free(&r.test);

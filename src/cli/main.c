@@ -8,6 +8,7 @@
 #include "backend/blas_core.h"
 #include "bpnn_config.h"
 #include "cli/cli.h"
+#include "cli/ranks.h"
 #include "io/model_file.h"
 
 #if BPNN_WITH_OPENCL
@@ -55,6 +56,8 @@ static void on_signal(int signal_number)
     (void)signal_number;
     static const char message[] = "bpnn-cl: interrupted\n";
     bpnn_interrupt_flag = 1;
+    if (bpnn_interrupt_deferred())
+        return; /* files being renamed as a group are put back, then 130 */
     bpnn_remove_pending_temp();
     if (write(STDERR_FILENO, message, sizeof message - 1) < 0) {
         /* nothing left to try */
@@ -70,6 +73,9 @@ static void install_signal_handlers(void)
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    /* Past the file size limit a write then fails with EFBIG, reported and
+     * cleaned up like a full disk, instead of killing the program. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int main(int argc, char **argv)
@@ -83,8 +89,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("bpnn-cl %s (OpenBLAS core %s%s)\n", BPNN_VERSION, bpnn_blas_core(),
-               BPNN_WITH_OPENCL_TEXT);
+        printf("bpnn-cl %s (OpenBLAS core %s%s, %s)\n", BPNN_VERSION, bpnn_blas_core(),
+               BPNN_WITH_OPENCL_TEXT, cli_ranks_description());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
@@ -92,7 +98,12 @@ int main(int argc, char **argv)
             for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++)
                 cli_json_requested |= strcmp(argv[a], "--json") == 0;
             optind = 1;
+            /* under mpirun, every rank runs the command (train shares the work) */
+            cli_ranks_init(&argc, &argv);
             int status = commands[i].run(argc - 1, argv + 1);
+            if (status != 0)
+                cli_ranks_abort(status);
+            cli_ranks_finalize();
             /* A full disk or a closed pipe must not pass for success. */
             if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
                 fprintf(stderr, "bpnn-cl: write error: stdout\n");

@@ -38,6 +38,10 @@ static bpnn_status copy_rows(const bpnn_dataset *data, const unsigned char *pick
 bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
                                bpnn_dataset *validation)
 {
+    if (!data)
+        return bpnn_fail_null("bpnn_dataset_split", "data");
+    if (!validation)
+        return bpnn_fail_null("bpnn_dataset_split", "validation");
     *validation = (bpnn_dataset){0};
     if (!(fraction > 0 && fraction < 1))
         return bpnn_fail(BPNN_ERR_INVALID, "--val-split %g: expected a fraction in (0, 1)",
@@ -71,4 +75,29 @@ bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t see
     free(order);
     free(pick);
     return status;
+}
+
+bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count)
+{
+    if (!data)
+        return bpnn_fail_null("bpnn_dataset_shard", "data");
+    if (count < 1 || index < 0 || index >= count)
+        return bpnn_fail(BPNN_ERR_INVALID, "share %d of %d: no such share", index, count);
+    size_t first = data->rows * (size_t)index / (size_t)count;
+    size_t last = data->rows * (size_t)(index + 1) / (size_t)count;
+    if (first == last)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "too few rows to share: %zu rows among %d participants leave share %d "
+                         "empty",
+                         data->rows, count, index);
+    size_t rows = last - first;
+    /* moved to the front in place, then the rest let go */
+    memmove(data->x, data->x + first * data->features, rows * data->features * sizeof *data->x);
+    if (data->labels)
+        memmove(data->labels, data->labels + first, rows * sizeof *data->labels);
+    data->rows = rows;
+    double *x = realloc(data->x, rows * data->features * sizeof *x);
+    if (x)
+        data->x = x;
+    return BPNN_OK;
 }

@@ -1,0 +1,34 @@
+/* ranks.h — bpnn-cl as one of several processes (MPI ranks) training one
+ * model: who this process is, the reduction that keeps the ranks' replicas
+ * equal, and how a failing rank ends them all. Built over MPI when meson
+ * finds it (ranks_mpi.c), else as the one process there is
+ * (ranks_single.c). */
+#ifndef BPNN_CLI_RANKS_H
+#define BPNN_CLI_RANKS_H
+
+#include <stddef.h>
+
+#include "bpnn.h"
+
+/* Joins the ranks when the program was started by mpirun (or another MPI
+ * launcher); else this is rank 0 of 1 and MPI is never touched. */
+void cli_ranks_init(int *argc, char ***argv);
+void cli_ranks_finalize(void);
+
+int cli_ranks_rank(void);
+int cli_ranks_count(void);
+/* This rank's index among the ranks on its host (GPU choice). */
+int cli_ranks_local_rank(void);
+
+/* bpnn_reduce_fn: sums element-wise over the ranks, in place, in a fixed
+ * order (a ring: every rank gets the same bits whatever the timing). */
+bpnn_status cli_ranks_sum(double *values, size_t count, void *user);
+
+/* Ends every rank with `code` after a failure of this one (its message
+ * already printed); returns only when this is the one process. */
+void cli_ranks_abort(int code);
+
+/* "MPI (Open MPI v4.1.4)" or "no MPI", for --version. */
+const char *cli_ranks_description(void);
+
+#endif
