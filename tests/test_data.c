@@ -1,7 +1,15 @@
 /* test_data.c — the data loaders (IDX, CSV, dispatch by content), label
- * checks and normalization, on small files written at run time. */
+ * checks and normalization, on small files written at run time; headers that
+ * declare more than their files hold, binary and MAT-looking files, CSV
+ * delimiters and comments, FIFOs and standard input. */
+#define _XOPEN_SOURCE 700 /* posix_openpt, for a terminal as standard input */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -942,6 +950,380 @@ START_TEST(normalize_extreme_values)
 }
 END_TEST
 
+/* ---- untrusted input ----------------------------------------------------------- */
+
+START_TEST(idx_declared_size_checked_first)
+{
+    /* A raw file is measured against its header before anything is read or
+     * allocated: 4294967295 images of 255 x 255 would be 494 TiB of doubles. */
+    const char *dir = test_fixture_dir();
+    char *images = path_in(dir, "huge"), *labels = path_in(dir, "labels");
+    unsigned char bytes[64];
+    uint32_t dims[3] = {UINT32_MAX, 255, 255};
+    size_t size = idx_bytes(bytes, 0x00000803, 3, dims, 40, 0);
+    write_file(images, bytes, size);
+    bpnn_dataset data;
+    ck_assert_int_eq(bpnn_load_idx(images, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated IDX file: ");
+    assert_message_has(images);
+    assert_message_has("0 of 4294967295 images");
+    assert_empty(&data);
+
+    /* gzip: refused when even deflate's best ratio (1032:1) could not give
+     * the declared bytes. */
+    char *packed = path_in(dir, "huge.gz");
+    write_gz(packed, bytes, size);
+    ck_assert_int_eq(bpnn_load_idx(packed, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated IDX file: ");
+    assert_message_has("the header declares 4294967295 images of 65025 bytes, more than its");
+    assert_message_has("bytes of gzip data can hold");
+    assert_empty(&data);
+
+    /* Within the ratio a gzip file is read as it inflates: cut short, it is
+     * reported by how much. */
+    dims[0] = 5000;
+    dims[1] = dims[2] = 2;
+    size = idx_bytes(bytes, 0x00000803, 3, dims, 20, 0);
+    write_gz(packed, bytes, size);
+    ck_assert_int_eq(bpnn_load_idx(packed, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("5 of 5000 images");
+
+    /* A raw labels file shorter than its header says. */
+    write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
+    write_labels(labels, 0, N_IMAGES, 3);
+    ck_assert_int_eq(bpnn_load_idx(images, labels, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated IDX file: ");
+    assert_message_has(labels);
+    assert_message_has("3 of 5 labels");
+    assert_empty(&data);
+}
+END_TEST
+
+/* Bytes of a fixed pseudo-random stream (xorshift), never a known magic. */
+static void random_bytes(unsigned char *out, size_t size, uint64_t seed)
+{
+    for (size_t i = 0; i < size; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out[i] = (unsigned char)(seed >> 24);
+    }
+    out[0] = 'Z';
+}
+
+START_TEST(csv_binary_content)
+{
+    const char *dir = test_fixture_dir();
+    char *csv = path_in(dir, "random.csv");
+    unsigned char bytes[4096];
+    bpnn_dataset data;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        random_bytes(bytes, sizeof bytes, seed * 0x9E3779B97F4A7C15u);
+        write_file(csv, bytes, sizeof bytes);
+        ck_assert_int_eq(bpnn_load_data(csv, NULL, NULL, &data), BPNN_ERR_INVALID);
+        assert_message_has("not a CSV file: ");
+        assert_message_has(csv);
+        assert_message_has("binary content");
+        assert_empty(&data);
+        ck_assert_int_eq(bpnn_load_csv(csv, NULL, &data), BPNN_ERR_INVALID);
+        assert_message_has("not a CSV file: ");
+    }
+    /* A NUL after a good header and rows: named with its line. */
+    write_file(csv, "a,b\n1,2\n3,\0\n", 12);
+    ck_assert_int_eq(bpnn_load_csv(csv, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("binary content in CSV data: ");
+    assert_message_has(":3: byte 0x00");
+    /* UTF-16, as some spreadsheets save "Unicode text". */
+    write_file(csv,
+               "\xFF\xFE"
+               "a\0,\0b\0\n\0",
+               10);
+    ck_assert_int_eq(bpnn_load_data(csv, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("not a CSV file: ");
+    assert_message_has("UTF-16 text; save it as UTF-8");
+}
+END_TEST
+
+START_TEST(mat_looking_files_get_mat_errors)
+{
+    const char *dir = test_fixture_dir();
+    bpnn_dataset data;
+    /* Starts like a MAT file, is none. */
+    char *odd = path_in(dir, "odd.dat");
+    write_text(odd, "MATLAB 4.2 data,1,2\n1,2,3\n");
+    ck_assert_int_eq(bpnn_load_data(odd, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("not a MAT file: ");
+    assert_message_has(odd);
+    assert_empty(&data);
+    /* Named .mat, holds text or random bytes. */
+    char *named = path_in(dir, "data.MAT");
+    write_text(named, "label,a\n1,2\n");
+    ck_assert_int_eq(bpnn_load_data(named, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("not a MAT file: ");
+    unsigned char bytes[1024];
+    random_bytes(bytes, sizeof bytes, 42);
+    write_file(named, bytes, sizeof bytes);
+    ck_assert_int_eq(bpnn_load_data(named, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("not a MAT file: ");
+    assert_message_has("MAT v4 files are not read");
+    /* A MAT header cut short. */
+    write_text(named, "MATLAB 5.0 MAT-file, Platform");
+    ck_assert_int_eq(bpnn_load_data(named, NULL, NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated MAT file: ");
+    assert_message_has("header ends after 29 of 128 bytes");
+}
+END_TEST
+
+START_TEST(csv_delimiters)
+{
+    bpnn_dataset data;
+    bpnn_load_options options = csv_options(BPNN_HEADER_AUTO, 0);
+    /* Guessed from the first line: semicolon, tab, comma. */
+    static const char *const texts[] = {
+        "label;a;b\n1;0.5;2\n0;1e-3;-4\n",
+        "label\ta\tb\n1\t0.5\t2\n0\t1e-3\t-4\n",
+        "1, 0.5 ,2\n0,1e-3,\"-4\"\n",
+        "1;\"0.5\";2\r\n0 ; 1e-3 ; -4\r\n",
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        ck_assert_msg(load_csv_text(texts[k], "d.csv", NULL, &data, NULL) == BPNN_OK, "%zu: %s", k,
+                      bpnn_error_message());
+        ck_assert_uint_eq(data.rows, 2);
+        ck_assert_uint_eq(data.features, 2);
+        ck_assert(data.x[0] == 0.5 && data.x[1] == 2 && data.x[2] == 1e-3 && data.x[3] == -4);
+        ck_assert(data.labels[0] == 1 && data.labels[1] == 0);
+        bpnn_dataset_free(&data);
+    }
+    /* Given: a comma inside a semicolon file is part of a cell. */
+    options.delimiter = ';';
+    ck_assert_int_eq(load_csv_text("y,z;a\n1;2\n", "d.csv", &options, &data, NULL), BPNN_OK);
+    ck_assert_uint_eq(data.rows, 1);
+    ck_assert(data.labels[0] == 1 && data.x[0] == 2);
+    bpnn_dataset_free(&data);
+    /* A tab file with an empty cell: tabs are not skipped as blanks there. */
+    options.delimiter = '\t';
+    ck_assert_int_eq(load_csv_text("1\t\t2\n", "d.csv", &options, &data, NULL), BPNN_ERR_INVALID);
+    assert_message_has("non-numeric cell: ");
+    assert_message_has(":1:2: \"\"");
+    /* A wrong delimiter given: the row has one column. */
+    options.delimiter = ',';
+    ck_assert_int_eq(load_csv_text("1;2;3\n", "d.csv", &options, &data, NULL), BPNN_ERR_INVALID);
+    assert_message_has("no feature columns in CSV: ");
+    options.delimiter = '|';
+    ck_assert_int_eq(load_csv_text("1|2\n", "d.csv", &options, &data, NULL), BPNN_ERR_INVALID);
+    assert_message_has("bad CSV delimiter 0x7C: ");
+    assert_empty(&data);
+}
+END_TEST
+
+START_TEST(csv_comments)
+{
+    bpnn_dataset data;
+    char *path;
+    ck_assert_int_eq(load_csv_text("# made by hand\nlabel,a,b\n# the first sample\n1,0.5,2\n"
+                                   "  # indented\n0,1,3\n\n# after the data\n\n",
+                                   "c.csv", NULL, &data, &path),
+                     BPNN_OK);
+    ck_assert_uint_eq(data.rows, 2);
+    ck_assert(data.x[0] == 0.5 && data.x[3] == 3 && data.labels[1] == 0);
+    bpnn_dataset_free(&data);
+    /* numpy.savetxt writes its header as a comment: the data have none. */
+    ck_assert_int_eq(load_csv_text("# label a b\n1 ,4\n", "c.csv", NULL, &data, NULL), BPNN_OK);
+    ck_assert_uint_eq(data.rows, 1);
+    bpnn_dataset_free(&data);
+    /* Line numbers still count the comments. */
+    ck_assert_int_eq(load_csv_text("# one\n# two\n1,2\n1,x\n", "c.csv", NULL, &data, &path),
+                     BPNN_ERR_INVALID);
+    assert_message_has(":4:2: \"x\"");
+    /* Only comments is no data. */
+    ck_assert_int_eq(load_csv_text("# nothing\n", "c.csv", NULL, &data, NULL), BPNN_ERR_INVALID);
+    assert_message_has("empty CSV file: ");
+}
+END_TEST
+
+/* A child process that opens each FIFO in turn for writing and writes its
+ * bytes, as a producer program would; it gives up after 20 s so a failing
+ * test leaves nothing behind. */
+static pid_t feed_fifos(int count, char *const *paths, const void *const *bytes,
+                        const size_t *sizes)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(20);
+        for (int k = 0; k < count; k++) {
+            int fd = open(paths[k], O_WRONLY);
+            if (fd < 0 || write(fd, bytes[k], sizes[k]) != (ssize_t)sizes[k])
+                _exit(1);
+            close(fd);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer status %d", status);
+}
+
+START_TEST(fifo_sources)
+{
+    const char *dir = test_tmpdir();
+    char *fifo = path_in(dir, "data.fifo"), *labels_fifo = path_in(dir, "labels.fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mkfifo(labels_fifo, 0600), 0);
+    bpnn_dataset data;
+
+    /* CSV: sniffed and parsed from one read of the FIFO. */
+    static const char csv[] = "label,a,b\n1,0.5,2\n0,1,3\n";
+    const void *bytes[2] = {csv};
+    size_t sizes[2] = {sizeof csv - 1};
+    pid_t writer = feed_fifos(1, &fifo, bytes, sizes);
+    ck_assert_msg(bpnn_load_data(fifo, NULL, NULL, &data) == BPNN_OK, "%s", bpnn_error_message());
+    reap(writer);
+    ck_assert_uint_eq(data.rows, 2);
+    ck_assert(data.x[1] == 2 && data.labels[1] == 0);
+    bpnn_dataset_free(&data);
+
+    /* IDX images and labels, gzip-compressed, from two FIFOs. */
+    char *images = path_in(dir, "images.gz"), *labels = path_in(dir, "labels.gz");
+    write_images(images, 1, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
+    write_labels(labels, 1, N_IMAGES, N_IMAGES);
+    unsigned char image_bytes[512], label_bytes[512];
+    FILE *f = fopen(images, "rb");
+    sizes[0] = fread(image_bytes, 1, sizeof image_bytes, f);
+    fclose(f);
+    f = fopen(labels, "rb");
+    sizes[1] = fread(label_bytes, 1, sizeof label_bytes, f);
+    fclose(f);
+    bytes[0] = image_bytes;
+    bytes[1] = label_bytes;
+    char *fifos[2] = {fifo, labels_fifo};
+    writer = feed_fifos(2, fifos, bytes, sizes);
+    ck_assert_msg(bpnn_load_data(fifo, labels_fifo, NULL, &data) == BPNN_OK, "%s",
+                  bpnn_error_message());
+    reap(writer);
+    check_fixture_images(&data, N_IMAGES, 1);
+    bpnn_dataset_free(&data);
+
+    /* An error names the FIFO and the line. */
+    static const char bad[] = "1,2\n1,2,3\n";
+    bytes[0] = bad;
+    sizes[0] = sizeof bad - 1;
+    writer = feed_fifos(1, &fifo, bytes, sizes);
+    ck_assert_int_eq(bpnn_load_data(fifo, NULL, NULL, &data), BPNN_ERR_INVALID);
+    reap(writer);
+    assert_message_has("ragged CSV row: ");
+    assert_message_has(":2: 3 columns");
+    assert_message_has(fifo);
+}
+END_TEST
+
+/* Runs `load` with standard input a pipe that a child process fills with
+ * `text`; standard input is put back afterwards. */
+static bpnn_status load_from_stdin(const char *text, const bpnn_load_options *options,
+                                   bpnn_dataset *data)
+{
+    int saved = dup(STDIN_FILENO), fds[2];
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        size_t size = strlen(text);
+        _exit(write(fds[1], text, size) == (ssize_t)size ? 0 : 1);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+    close(fds[0]);
+    bpnn_status status = bpnn_load_data("-", NULL, options, data);
+    ck_assert_int_eq(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+    close(saved);
+    reap(pid);
+    return status;
+}
+
+START_TEST(stdin_source)
+{
+    bpnn_dataset data;
+    bpnn_load_options options = csv_options(BPNN_HEADER_AUTO, -1);
+    ck_assert_int_eq(load_from_stdin("a\tb\tlabel\n0.5\t2\t1\n1\t3\t0\n", &options, &data),
+                     BPNN_OK);
+    ck_assert_uint_eq(data.rows, 2);
+    ck_assert(data.x[0] == 0.5 && data.x[3] == 3 && data.labels[0] == 1);
+    bpnn_dataset_free(&data);
+
+    ck_assert_int_eq(load_from_stdin("1,2\n1,x\n", NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("non-numeric cell: standard input:2:2: \"x\"");
+    ck_assert_int_eq(load_from_stdin("", NULL, &data), BPNN_ERR_INVALID);
+    assert_message_has("empty data file: standard input");
+    assert_empty(&data);
+
+    /* A terminal would wait for typing: refused at once. */
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+        printf("SKIP stdin_source terminal: no pseudo-terminal here\n");
+        return;
+    }
+    int terminal = open(ptsname(master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(terminal, 0);
+    int saved = dup(STDIN_FILENO);
+    ck_assert_int_eq(dup2(terminal, STDIN_FILENO), STDIN_FILENO);
+    bpnn_status status = bpnn_load_data("-", NULL, NULL, &data);
+    ck_assert_int_eq(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+    close(saved);
+    close(terminal);
+    close(master);
+    ck_assert_int_eq(status, BPNN_ERR_INVALID);
+    assert_message_has("cannot read data file from a terminal: standard input");
+}
+END_TEST
+
+/* The program reads standard input with --data - and the --delimiter flag. */
+START_TEST(cli_stdin_and_delimiter)
+{
+    const char *program = getenv("BPNN_CL");
+    ck_assert_msg(program != NULL, "BPNN_CL names the program under test");
+    const char *dir = test_fixture_dir();
+    char *csv = path_in(dir, "semi.csv"), *err = path_in(dir, "stderr.txt");
+    /* Semicolons, and commas that only a wrong guess would split on. */
+    write_text(csv, "# two classes\nlabel;a;b\n1;0.5;2\n0;1;3\n1;0.25;2.5\n0;1.5;3.5\n");
+    char command[2048];
+    snprintf(command, sizeof command,
+             "%s train --data - --delimiter ';' --layers 2,3,2 --max-iter 2 --device cpu "
+             "--quiet < %s >/dev/null 2>%s",
+             program, csv, err);
+    int status = system(command);
+    ck_assert(WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0, "exit %d", WEXITSTATUS(status));
+    snprintf(command, sizeof command,
+             "cat %s | %s train --data - --delimiter , --device cpu --quiet >/dev/null 2>%s", csv,
+             program, err);
+    status = system(command);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    FILE *f = fopen(err, "r");
+    char text[512] = "";
+    ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+    fclose(f);
+    ck_assert_msg(strstr(text, "bpnn-cl: no feature columns in CSV: standard input:2") == text,
+                  "%s", text);
+    snprintf(command, sizeof command,
+             "%s train --data %s --delimiter '|' --device cpu >/dev/null 2>%s", program, csv, err);
+    status = system(command);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    f = fopen(err, "r");
+    ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+    fclose(f);
+    ck_assert_msg(strstr(text, "bad value: --delimiter |") != NULL, "%s", text);
+}
+END_TEST
+
 /* ---- the real data ------------------------------------------------------------- */
 
 START_TEST(fashion_mnist_train_limit)
@@ -1017,6 +1399,18 @@ static Suite *data_suite(void)
     tcase_add_test(transforms, normalize_none_and_mismatch);
     tcase_add_test(transforms, normalize_extreme_values);
     suite_add_tcase(suite, transforms);
+
+    TCase *untrusted = tcase_create("untrusted_input");
+    tcase_set_timeout(untrusted, 60);
+    tcase_add_test(untrusted, idx_declared_size_checked_first);
+    tcase_add_test(untrusted, csv_binary_content);
+    tcase_add_test(untrusted, mat_looking_files_get_mat_errors);
+    tcase_add_test(untrusted, csv_delimiters);
+    tcase_add_test(untrusted, csv_comments);
+    tcase_add_test(untrusted, fifo_sources);
+    tcase_add_test(untrusted, stdin_source);
+    tcase_add_test(untrusted, cli_stdin_and_delimiter);
+    suite_add_tcase(suite, untrusted);
 
     TCase *real = tcase_create("fashion_mnist");
     tcase_set_timeout(real, 60);

@@ -3,8 +3,12 @@
  * compressed and not; v5 and v7.3), exact numbers, --limit, and every bad
  * input answered with a clear error: truncation at every length, corrupt
  * elements, missing variables, wrong shapes, non-numeric and non-integral
- * labels. Last, the issue's parity check: the same samples as IDX (labels
- * 0..K-1) and as MAT (labels 1..K) train to the same parameters. */
+ * labels; files written byte by byte whose arrays declare more than they
+ * hold (short data, phantom cells and fields, deep nesting); MAT data from a
+ * FIFO and from standard input. Last, the issue's parity check: the same
+ * samples as IDX (labels 0..K-1) and as MAT (labels 1..K) train to the same
+ * parameters. */
+#include <fcntl.h>
 #include <matio.h>
 #include <stdint.h>
 #include <string.h>
@@ -710,6 +714,366 @@ START_TEST(mat_cli_errors)
 }
 END_TEST
 
+/* ---- arrays that declare more than they hold ------------------------------------- */
+
+/* A v5 file assembled byte by byte, little-endian. */
+typedef struct mat_bytes {
+    unsigned char b[16384];
+    size_t n;
+} mat_bytes;
+
+static void put32(mat_bytes *m, uint32_t v)
+{
+    for (int k = 0; k < 4; k++)
+        m->b[m->n++] = (unsigned char)(v >> (8 * k));
+}
+
+static void pad8(mat_bytes *m)
+{
+    while (m->n % 8)
+        m->b[m->n++] = 0;
+}
+
+static void put_header(mat_bytes *m)
+{
+    memset(m->b, ' ', 116);
+    memcpy(m->b, "MATLAB 5.0 MAT-file, Platform: test", 35);
+    memset(m->b + 116, 0, 8);
+    m->b[124] = 0x00; /* version 0x0100, little-endian */
+    m->b[125] = 0x01;
+    m->b[126] = 'I';
+    m->b[127] = 'M';
+    m->n = 128;
+}
+
+/* Opens a miMATRIX; returns where its byte count goes (close_matrix). */
+static size_t open_matrix(mat_bytes *m, unsigned array_class, int complex, int rank,
+                          const int32_t *dims, const char *name)
+{
+    put32(m, 14);
+    size_t count_at = m->n;
+    put32(m, 0);
+    put32(m, 6); /* array flags */
+    put32(m, 8);
+    put32(m, array_class | (complex ? 0x800u : 0));
+    put32(m, 0);
+    put32(m, 5); /* dimensions */
+    put32(m, (uint32_t)(4 * rank));
+    for (int d = 0; d < rank; d++)
+        put32(m, (uint32_t)dims[d]);
+    pad8(m);
+    put32(m, 1); /* name */
+    put32(m, (uint32_t)strlen(name));
+    memcpy(m->b + m->n, name, strlen(name));
+    m->n += strlen(name);
+    pad8(m);
+    return count_at;
+}
+
+static void close_matrix(mat_bytes *m, size_t count_at)
+{
+    uint32_t count = (uint32_t)(m->n - count_at - 4);
+    for (int k = 0; k < 4; k++)
+        m->b[count_at + k] = (unsigned char)(count >> (8 * k));
+}
+
+static void put_doubles(mat_bytes *m, const double *values, size_t count)
+{
+    put32(m, 9); /* miDOUBLE */
+    put32(m, (uint32_t)(8 * count));
+    memcpy(m->b + m->n, values, 8 * count);
+    m->n += 8 * count;
+}
+
+/* A double matrix `name` of rows x cols that stores only `stored` values. */
+static void put_double_matrix(mat_bytes *m, const char *name, int32_t rows, int32_t cols,
+                              size_t stored)
+{
+    double values[64];
+    for (size_t k = 0; k < stored; k++)
+        values[k] = (double)(k % 3);
+    int32_t dims[2] = {rows, cols};
+    size_t at = open_matrix(m, MAT_C_DOUBLE, 0, 2, dims, name);
+    put_doubles(m, values, stored);
+    close_matrix(m, at);
+}
+
+/* The miMATRIX element starting at byte `from` replaced by a miCOMPRESSED one. */
+static void compress_from(mat_bytes *m, size_t from)
+{
+    unsigned char packed[16384];
+    uLongf size = sizeof packed;
+    ck_assert_int_eq(compress(packed, &size, m->b + from, m->n - from), Z_OK);
+    m->n = from;
+    put32(m, 15);
+    put32(m, (uint32_t)size);
+    memcpy(m->b + m->n, packed, size);
+    m->n += size;
+}
+
+static bpnn_status load_bytes(const mat_bytes *m, bpnn_dataset *d)
+{
+    char *path = path_in("built.mat");
+    write_bytes(path, m->b, m->n);
+    return load(path, 0, d);
+}
+
+START_TEST(mat_short_data_element)
+{
+    /* X 3x2 double with one value stored, y complete. SciPy refuses it;
+     * matio would read the bytes after it as X's values. */
+    for (int compressed = 0; compressed < 2; compressed++) {
+        mat_bytes m;
+        put_header(&m);
+        put_double_matrix(&m, "X", 3, 2, 1);
+        if (compressed)
+            compress_from(&m, 128);
+        put_double_matrix(&m, "y", 3, 1, 3);
+        bpnn_dataset d;
+        ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+        assert_message_has("corrupt MAT file: ");
+        assert_message_has("variable X is 3x2 (6 values) but its real part holds 1");
+        if (compressed)
+            assert_message_has("(inflated) of the compressed variable at byte 128");
+        assert_empty(&d);
+    }
+    /* Complex without its imaginary part. */
+    mat_bytes m;
+    put_header(&m);
+    int32_t dims[2] = {2, 1};
+    size_t at = open_matrix(&m, MAT_C_DOUBLE, 1, 2, dims, "X");
+    double re[2] = {1, 2};
+    put_doubles(&m, re, 2);
+    close_matrix(&m, at);
+    bpnn_dataset d;
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("variable X is 2x1 but has no imaginary part");
+    /* The whole file intact: the same bytes with every value load. */
+    put_header(&m);
+    put_double_matrix(&m, "X", 3, 2, 6);
+    put_double_matrix(&m, "y", 3, 1, 3);
+    ck_assert_msg(load_bytes(&m, &d) == BPNN_OK, "%s", bpnn_error_message());
+    ck_assert_uint_eq(d.rows, 3);
+    ck_assert(d.x[0] == 0 && d.x[2] == 1 && d.labels[2] == 2);
+    bpnn_dataset_free(&d);
+}
+END_TEST
+
+START_TEST(mat_structure_bounded_by_the_file)
+{
+    /* Each file holds a variable before X whose structure declares more than
+     * it holds; matio would allocate from it (gigabytes from a few bytes). */
+    bpnn_dataset d;
+    mat_bytes m;
+
+    /* A 65536 x 65536 cell array holding no cells. */
+    put_header(&m);
+    int32_t big[2] = {65536, 65536};
+    close_matrix(&m, open_matrix(&m, MAT_C_CELL, 0, 2, big, "c"));
+    put_double_matrix(&m, "X", 3, 2, 6);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("variable c declares 4294967296 cells but holds 0");
+    assert_empty(&d);
+
+    /* A function handle: matio reads one array per element, as for cells
+     * (the fuzzer's first finding: its dimensions claimed 4 GiB). */
+    put_header(&m);
+    close_matrix(&m, open_matrix(&m, MAT_C_FUNCTION, 0, 2, big, "f"));
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("variable f declares 4294967296 function handles but holds 0");
+    put_header(&m);
+    size_t f = open_matrix(&m, MAT_C_FUNCTION, 0, 2, big, "f");
+    m.b[f + 4 + 16 + 4] = 0x46; /* the dimensions' byte count: 0xFFFFFF46 */
+    m.b[f + 4 + 16 + 5] = m.b[f + 4 + 16 + 6] = m.b[f + 4 + 16 + 7] = 0xFF;
+    close_matrix(&m, f);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("past the end of the variable holding it");
+
+    /* A struct of 65536 x 65536 elements with one field, holding none. */
+    put_header(&m);
+    size_t at = open_matrix(&m, MAT_C_STRUCT, 0, 2, big, "s");
+    put32(&m, 4u << 16 | 5); /* field name length 8, a small miINT32 */
+    put32(&m, 8);
+    put32(&m, 1); /* field names */
+    put32(&m, 8);
+    memcpy(m.b + m.n, "field\0\0\0", 8);
+    m.n += 8;
+    close_matrix(&m, at);
+    put_double_matrix(&m, "X", 3, 2, 6);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("variable s declares 4294967296 struct fields but holds 0");
+
+    /* Field names that the field name length does not divide. */
+    put_header(&m);
+    int32_t one[2] = {1, 1};
+    at = open_matrix(&m, MAT_C_STRUCT, 0, 2, one, "s");
+    put32(&m, 4u << 16 | 5);
+    put32(&m, 3);
+    put32(&m, 1);
+    put32(&m, 8);
+    memcpy(m.b + m.n, "abcdefgh", 8);
+    m.n += 8;
+    close_matrix(&m, at);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("not a multiple of the field name length 3");
+
+    /* A negative dimension. */
+    put_header(&m);
+    int32_t negative[2] = {-1, 2};
+    close_matrix(&m, open_matrix(&m, MAT_C_DOUBLE, 0, 2, negative, "X"));
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("dimension 1 is negative (-1)");
+
+    /* Cells inside cells, 70 deep (matio recurses once per level). */
+    put_header(&m);
+    size_t opened[70];
+    for (int k = 0; k < 70; k++)
+        opened[k] = open_matrix(&m, MAT_C_CELL, 0, 2, one, k ? "" : "c");
+    for (int k = 69; k >= 0; k--)
+        close_matrix(&m, opened[k]);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("arrays nested more than 64 deep");
+
+    /* A variable with no array flags at all, and an unknown class. */
+    put_header(&m);
+    put32(&m, 14);
+    put32(&m, 0);
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("the variable is empty (no array flags)");
+    put_header(&m);
+    close_matrix(&m, open_matrix(&m, 40, 0, 2, one, "X"));
+    ck_assert_int_eq(load_bytes(&m, &d), BPNN_ERR_INVALID);
+    assert_message_has("unknown array class 40");
+}
+END_TEST
+
+START_TEST(mat_other_classes_still_load)
+{
+    /* The structural walk accepts what matio writes: a struct, nested cells,
+     * char, logical, sparse and empty arrays around X and y. */
+    double x[ROWS * COLS];
+    fill_x_double(x);
+    unsigned char y[ROWS];
+    memcpy(y, y_labels, sizeof y);
+    for (int compress = 0; compress < 2; compress++) {
+        char *path = path_in("classes.mat");
+        unlink(path);
+        mat_t *mat = Mat_CreateVer(path, NULL, MAT_FT_MAT5);
+        ck_assert_ptr_nonnull(mat);
+        enum matio_compression how = compress ? MAT_COMPRESSION_ZLIB : MAT_COMPRESSION_NONE;
+        size_t one[2] = {1, 1}, two[2] = {2, 1}, none[2] = {0, 0};
+        double a = 1.5;
+        const char *fields[2] = {"alpha", "beta"};
+        matvar_t *s = Mat_VarCreateStruct("info", 2, one, fields, 2);
+        Mat_VarSetStructFieldByName(s, "alpha", 0,
+                                    Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, one, &a, 0));
+        Mat_VarSetStructFieldByName(
+            s, "beta", 0,
+            Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, (size_t[]){1, 3}, "abc", 0));
+        ck_assert_int_eq(Mat_VarWrite(mat, s, how), 0);
+        Mat_VarFree(s);
+        matvar_t **inner = calloc(1, sizeof *inner), **outer = calloc(2, sizeof *outer);
+        inner[0] = Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, one, &a, 0);
+        outer[0] = Mat_VarCreate(NULL, MAT_C_CELL, MAT_T_CELL, 2, one, inner, 0);
+        outer[1] = Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, none, NULL, 0);
+        matvar_t *cells = Mat_VarCreate("nested", MAT_C_CELL, MAT_T_CELL, 2, two, outer, 0);
+        ck_assert_int_eq(Mat_VarWrite(mat, cells, how), 0);
+        Mat_VarFree(cells);
+        free(outer);
+        free(inner);
+        mat_uint8_t flags[2] = {1, 0};
+        matvar_t *logical =
+            Mat_VarCreate("mask", MAT_C_UINT8, MAT_T_UINT8, 2, two, flags, MAT_F_LOGICAL);
+        ck_assert_int_eq(Mat_VarWrite(mat, logical, how), 0);
+        Mat_VarFree(logical);
+        mat_uint32_t ir[1] = {1}, jc[2] = {0, 1};
+        double pr[1] = {4};
+        mat_sparse_t sparse = {
+            .nzmax = 1, .ir = ir, .nir = 1, .jc = jc, .njc = 2, .ndata = 1, .data = pr};
+        matvar_t *sp = Mat_VarCreate("sp", MAT_C_SPARSE, MAT_T_DOUBLE, 2, (size_t[]){2, 1}, &sparse,
+                                     MAT_F_DONT_COPY_DATA);
+        ck_assert_int_eq(Mat_VarWrite(mat, sp, how), 0);
+        Mat_VarFree(sp);
+        matvar_t *vx =
+            Mat_VarCreate("X", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, (size_t[]){ROWS, COLS}, x, 0);
+        matvar_t *vy = Mat_VarCreate("y", MAT_C_UINT8, MAT_T_UINT8, 2, (size_t[]){ROWS, 1}, y, 0);
+        ck_assert_int_eq(Mat_VarWrite(mat, vx, how), 0);
+        ck_assert_int_eq(Mat_VarWrite(mat, vy, how), 0);
+        Mat_VarFree(vx);
+        Mat_VarFree(vy);
+        ck_assert_int_eq(Mat_Close(mat), 0);
+        ck_assert_msg(data_check_mat(path) == BPNN_OK, "%s", bpnn_error_message());
+        bpnn_dataset d;
+        ck_assert_msg(load(path, 1, &d) == BPNN_OK, "%s", bpnn_error_message());
+        check_fixture(&d, ROWS, 1);
+        bpnn_dataset_free(&d);
+    }
+}
+END_TEST
+
+/* A child that writes `size` bytes into `fd` (a pipe or an opened FIFO) and
+ * exits; it gives up after 20 s so a failing test leaves nothing behind. */
+static pid_t write_in_child(const char *fifo, int fd, const void *bytes, size_t size)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(20);
+        if (fifo)
+            fd = open(fifo, O_WRONLY);
+        _exit(fd >= 0 && write(fd, bytes, size) == (ssize_t)size ? 0 : 1);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer status %d", status);
+}
+
+START_TEST(mat_from_fifo_and_stdin)
+{
+    char *path = path_in("piped.mat"), *fifo = path_in("mat.fifo");
+    write_fixture(path, 1);
+    size_t size;
+    unsigned char *bytes = read_all(path, &size);
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    bpnn_dataset d;
+    pid_t writer = write_in_child(fifo, -1, bytes, size);
+    ck_assert_msg(load(fifo, 1, &d) == BPNN_OK, "%s", bpnn_error_message());
+    reap(writer);
+    check_fixture(&d, ROWS, 1);
+    bpnn_dataset_free(&d);
+
+    /* Standard input, and errors named by it. */
+    for (int cut = 0; cut < 2; cut++) {
+        int fds[2], saved = dup(STDIN_FILENO);
+        ck_assert_int_eq(pipe(fds), 0);
+        writer = write_in_child(NULL, fds[1], bytes, cut ? size - 10 : size);
+        close(fds[1]);
+        ck_assert_int_eq(dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+        close(fds[0]);
+        bpnn_status status = load("-", 1, &d);
+        ck_assert_int_eq(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+        close(saved);
+        reap(writer);
+        if (cut) {
+            ck_assert_int_eq(status, BPNN_ERR_INVALID);
+            assert_message_has("truncated MAT file: standard input: ");
+            assert_empty(&d);
+        } else {
+            ck_assert_msg(status == BPNN_OK, "%s", bpnn_error_message());
+            check_fixture(&d, ROWS, 1);
+            bpnn_dataset_free(&d);
+        }
+    }
+    free(bytes);
+}
+END_TEST
+
 /* ---- parity with IDX --------------------------------------------------------------- */
 
 enum { P_ROWS = 60, P_SIDE = 4, P_CLASSES = 3 };
@@ -860,6 +1224,14 @@ int main(void)
     tcase_add_test(bad, mat_bad_labels_and_values);
     tcase_add_test(bad, mat_cli_errors);
     suite_add_tcase(suite, bad);
+
+    TCase *untrusted = tcase_create("untrusted");
+    tcase_set_timeout(untrusted, 60);
+    tcase_add_test(untrusted, mat_short_data_element);
+    tcase_add_test(untrusted, mat_structure_bounded_by_the_file);
+    tcase_add_test(untrusted, mat_other_classes_still_load);
+    tcase_add_test(untrusted, mat_from_fifo_and_stdin);
+    suite_add_tcase(suite, untrusted);
 
     TCase *parity = tcase_create("parity");
     tcase_set_timeout(parity, 120);

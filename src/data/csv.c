@@ -1,5 +1,7 @@
-/* csv.c — comma-separated data, one sample a line, read in large blocks and
- * parsed in place. Numbers are read in the C locale whatever the program's. */
+/* csv.c — delimited data (comma, semicolon or tab; guessed from the first
+ * line unless given), one sample a line, `#` comment lines, read in large
+ * blocks and parsed in place. Numbers are read in the C locale whatever the
+ * program's. */
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
@@ -14,8 +16,7 @@ enum { CSV_BLOCK = 1 << 20, CSV_FIRST_BYTES = 1 << 24 };
 /* ---- lines ------------------------------------------------------------------ */
 
 typedef struct line_reader {
-    gzFile file;
-    const char *path;
+    data_source *source;
     char *buffer;
     size_t capacity, start, end; /* unread bytes are buffer[start, end) */
     int at_eof;
@@ -46,11 +47,11 @@ static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *h
             return BPNN_OK;
         }
         /* The partial line moves to the front; the buffer doubles when one
-         * line does not fit; one byte stays free for the terminating NUL. */
+         * line fills it; one byte stays free for the terminating NUL. */
         memmove(r->buffer, begin, r->end - r->start);
         r->end -= r->start;
         r->start = 0;
-        if (r->capacity - r->end - 1 < CSV_BLOCK / 2) {
+        if (r->capacity - r->end - 1 == 0) {
             if (r->capacity > SIZE_MAX / 2)
                 return bpnn_fail_oom("a CSV line");
             char *bigger = realloc(r->buffer, r->capacity * 2);
@@ -60,7 +61,7 @@ static bpnn_status next_line(line_reader *r, char **line, size_t *length, int *h
             r->capacity *= 2;
         }
         size_t want = r->capacity - r->end - 1, got = 0;
-        BPNN_TRY(data_read(r->file, r->path, r->buffer + r->end, want, &got));
+        BPNN_TRY(data_source_read(r->source, r->buffer + r->end, want, &got));
         r->end += got;
         if (got < want)
             r->at_eof = 1;
@@ -75,17 +76,44 @@ static int is_blank(const char *line, size_t length)
     return 1;
 }
 
+/* A line whose first non-blank character is '#'. */
+static int is_comment(const char *line, size_t length)
+{
+    size_t i = 0;
+    while (i < length && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i < length && line[i] == '#';
+}
+
+/* The first byte that no text file holds (a control character other than
+ * tab and carriage return), or NULL. */
+static const char *binary_byte(const char *line, size_t length)
+{
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F)
+            return line + i;
+    }
+    return NULL;
+}
+
 /* ---- fields and numbers ------------------------------------------------------- */
 
 typedef struct field {
     char *begin, *end; /* the text without surrounding blanks and quotes */
 } field;
 
+/* Blanks around a field: spaces, and tabs unless they separate fields. */
+static int is_field_blank(char c, char delimiter)
+{
+    return c == ' ' || (c == '\t' && delimiter != '\t');
+}
+
 /* Splits off the field at p (the line ends at e); returns where the next one
  * starts, or NULL after the last. */
-static char *next_field(char *p, char *e, field *f)
+static char *next_field(char *p, char *e, char delimiter, field *f)
 {
-    while (p < e && (*p == ' ' || *p == '\t'))
+    while (p < e && is_field_blank(*p, delimiter))
         p++;
     if (p < e && *p == '"') {
         char *quote = p + 1;
@@ -96,34 +124,55 @@ static char *next_field(char *p, char *e, field *f)
             quote += 2; /* "" is a quote inside the field */
         }
         char *after = quote ? quote + 1 : e;
-        while (after < e && (*after == ' ' || *after == '\t'))
+        while (after < e && is_field_blank(*after, delimiter))
             after++;
-        if (quote && (after == e || *after == ',')) {
+        if (quote && (after == e || *after == delimiter)) {
             f->begin = p + 1;
             f->end = quote;
             return after < e ? after + 1 : NULL;
         }
         /* Unterminated or followed by text: the raw field, which is no number. */
     }
-    char *comma = memchr(p, ',', (size_t)(e - p));
-    char *end = comma ? comma : e;
+    char *stop = memchr(p, delimiter, (size_t)(e - p));
+    char *end = stop ? stop : e;
     f->begin = p;
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+    while (end > p && is_field_blank(end[-1], delimiter))
         end--;
     f->end = end;
-    return comma ? comma + 1 : NULL;
+    return stop ? stop + 1 : NULL;
 }
 
-static size_t count_fields(char *line, size_t length)
+static size_t count_fields(char *line, size_t length, char delimiter)
 {
     size_t count = 0;
     field f;
     char *p = line;
     do {
-        p = next_field(p, line + length, &f);
+        p = next_field(p, line + length, delimiter, &f);
         count++;
     } while (p);
     return count;
+}
+
+/* The delimiter of a file whose first line is `line`: the most frequent of
+ * comma, semicolon and tab outside quotes, a comma on a tie or when there
+ * is none (a single column). */
+static char guess_delimiter(const char *line, size_t length)
+{
+    static const char candidates[3] = {',', ';', '\t'};
+    size_t counts[3] = {0, 0, 0};
+    int quoted = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (line[i] == '"')
+            quoted = !quoted;
+        for (int k = 0; k < 3 && !quoted; k++)
+            counts[k] += line[i] == candidates[k];
+    }
+    int best = 0;
+    for (int k = 1; k < 3; k++)
+        if (counts[k] > counts[best])
+            best = k;
+    return candidates[best];
 }
 
 typedef enum cell_kind { CELL_NUMBER, CELL_TEXT, CELL_NONFINITE } cell_kind;
@@ -182,10 +231,12 @@ static const char *cell_text(const field *f, char *shown, size_t size)
 
 typedef struct csv_table {
     const char *path;
+    char delimiter;
     size_t columns;
     size_t label_index; /* == columns when there is no label column */
     size_t features;
     int label_offset;
+    size_t most_rows; /* what the rest of the file can hold at most */
     double *x;
     int32_t *labels;
     size_t rows, capacity;
@@ -193,8 +244,11 @@ typedef struct csv_table {
 
 static bpnn_status grow(csv_table *t)
 {
-    /* Start with about CSV_FIRST_BYTES of rows, then double. */
+    /* Start with about CSV_FIRST_BYTES of rows (no more than the file can
+     * hold), then double. */
     size_t first = CSV_FIRST_BYTES / sizeof(double) / t->features;
+    if (first > t->most_rows)
+        first = t->most_rows;
     size_t capacity = t->capacity ? t->capacity * 2 : first ? first : 1;
     if (t->capacity > SIZE_MAX / 2)
         return bpnn_fail_oom("CSV rows");
@@ -224,7 +278,7 @@ static bpnn_status ragged(const csv_table *t, size_t line_no, size_t columns)
 static bpnn_status bad_cell(const csv_table *t, char *line, size_t length, size_t line_no,
                             size_t column, const field *f, cell_kind kind, const char *what)
 {
-    size_t columns = count_fields(line, length);
+    size_t columns = count_fields(line, length, t->delimiter);
     if (columns != t->columns)
         return ragged(t, line_no, columns);
     char shown[48];
@@ -236,6 +290,12 @@ static bpnn_status bad_cell(const csv_table *t, char *line, size_t length, size_
 
 static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t line_no)
 {
+    const char *binary = binary_byte(line, length);
+    if (binary)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "binary content in CSV data: %s:%zu: byte 0x%02X at column %zu of the "
+                         "line",
+                         t->path, line_no, (unsigned char)*binary, (size_t)(binary - line) + 1);
     if (t->rows == t->capacity)
         BPNN_TRY(grow(t));
     double *row = t->x + t->rows * t->features;
@@ -243,7 +303,7 @@ static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t lin
     size_t column = 0;
     field f;
     do {
-        p = next_field(p, e, &f);
+        p = next_field(p, e, t->delimiter, &f);
         if (column >= t->columns) {
             column++;
             continue;
@@ -263,7 +323,7 @@ static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t lin
                                 "label out of range");
             long long cls = (long long)value - t->label_offset;
             if (cls < 0 || cls > INT32_MAX) {
-                size_t columns = count_fields(line, length);
+                size_t columns = count_fields(line, length, t->delimiter);
                 if (columns != t->columns)
                     return ragged(t, line_no, columns);
                 return bpnn_fail(
@@ -285,12 +345,12 @@ static bpnn_status parse_row(csv_table *t, char *line, size_t length, size_t lin
 }
 
 /* Auto-detection: a header is a first row with no numeric cell. */
-static int is_header(char *line, size_t length)
+static int is_header(char *line, size_t length, char delimiter)
 {
     char *p = line;
     field f;
     do {
-        p = next_field(p, line + length, &f);
+        p = next_field(p, line + length, delimiter, &f);
         double value;
         if (parse_number(f.begin, f.end, &value) != CELL_TEXT)
             return 0;
@@ -298,11 +358,29 @@ static int is_header(char *line, size_t length)
     return 1;
 }
 
-/* Sets the shape from the first row (header or data). */
-static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *line, size_t length,
-                             size_t line_no)
+/* Refuses what is no text: a file of random bytes is named as such, not
+ * parsed into a puzzling shape. */
+static bpnn_status check_text(const csv_table *t, const char *line, size_t length, size_t line_no)
 {
-    t->columns = count_fields(line, length);
+    const char *binary = binary_byte(line, length);
+    if (!binary)
+        return BPNN_OK;
+    if (line_no == 1 && length >= 2 &&
+        ((line[0] == '\xFF' && line[1] == '\xFE') || (line[0] == '\xFE' && line[1] == '\xFF')))
+        return bpnn_fail(BPNN_ERR_INVALID, "not a CSV file: %s: UTF-16 text; save it as UTF-8",
+                         t->path);
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "not a CSV file: %s: binary content (byte 0x%02X on line %zu)", t->path,
+                     (unsigned char)*binary, line_no);
+}
+
+/* Sets the delimiter and the shape from the first row (header or data);
+ * `unread` is what the reader holds beyond this line. */
+static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *line, size_t length,
+                             size_t line_no, uint64_t unread)
+{
+    t->delimiter = opt->delimiter ? opt->delimiter : guess_delimiter(line, length);
+    t->columns = count_fields(line, length, t->delimiter);
     t->label_index = t->columns;
     if (opt->has_labels) {
         if (opt->label_col >= 0 && (size_t)opt->label_col >= t->columns)
@@ -317,6 +395,10 @@ static bpnn_status set_shape(csv_table *t, const bpnn_load_options *opt, char *l
                              t->path, line_no);
     }
     t->features = t->columns - (opt->has_labels ? 1 : 0);
+    /* Every cell of a row holds at least one character, and the cells are
+     * separated: a row takes at least 2 * columns - 1 bytes. */
+    uint64_t most = unread / (2 * (uint64_t)t->columns - 1) + 1;
+    t->most_rows = most > SIZE_MAX ? SIZE_MAX : (size_t)most;
     return BPNN_OK;
 }
 
@@ -334,6 +416,10 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
             line += 3; /* a UTF-8 byte order mark, as spreadsheets write */
             length -= 3;
         }
+        if (!shaped)
+            BPNN_TRY(check_text(t, line, length, r->line));
+        if (is_comment(line, length))
+            continue;
         if (is_blank(line, length)) {
             if (!first_blank)
                 first_blank = r->line;
@@ -345,10 +431,12 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
                 "blank line in CSV data: %s:%zu: only trailing blank lines are allowed", t->path,
                 first_blank);
         if (!shaped) {
-            BPNN_TRY(set_shape(t, opt, line, length, r->line));
+            uint64_t bound = data_source_bound(r->source);
+            uint64_t unread = bound == UINT64_MAX ? UINT64_MAX : bound + (r->end - r->start);
+            BPNN_TRY(set_shape(t, opt, line, length, r->line, unread));
             shaped = 1;
             if (opt->header == BPNN_HEADER_YES ||
-                (opt->header == BPNN_HEADER_AUTO && is_header(line, length))) {
+                (opt->header == BPNN_HEADER_AUTO && is_header(line, length, t->delimiter))) {
                 header_line = r->line;
                 continue;
             }
@@ -367,17 +455,28 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
     return BPNN_OK;
 }
 
-bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+bpnn_status data_load_csv_source(data_source *source, const bpnn_load_options *options,
+                                 bpnn_dataset *out)
 {
     memset(out, 0, sizeof *out);
     bpnn_load_options opt = data_options(options);
     if (opt.has_labels && opt.label_col < -1)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "bad label column %d: %s: 0-based, or -1 for the last column",
-                         opt.label_col, path);
-    line_reader reader = {.path = path, .capacity = 2 * CSV_BLOCK};
-    csv_table table = {.path = path, .label_offset = opt.label_offset};
-    BPNN_TRY(data_open(path, "CSV data", &reader.file));
+                         opt.label_col, source->name);
+    if (opt.delimiter && opt.delimiter != ',' && opt.delimiter != ';' && opt.delimiter != '\t')
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "bad CSV delimiter 0x%02X: %s: a comma, a semicolon, a tab, or 0 to "
+                         "guess it from the first line",
+                         (unsigned char)opt.delimiter, source->name);
+    /* The buffer need not be larger than the file (+ 2: EOF seen, and the
+     * terminating NUL). */
+    uint64_t bound = data_source_bound(source);
+    size_t capacity = 2 * CSV_BLOCK;
+    if (bound < capacity - 2)
+        capacity = (size_t)bound + 2;
+    line_reader reader = {.source = source, .capacity = capacity};
+    csv_table table = {.path = source->name, .label_offset = opt.label_offset};
     reader.buffer = malloc(reader.capacity);
     locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     bpnn_status status;
@@ -392,7 +491,6 @@ bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bp
     if (c_locale)
         freelocale(c_locale);
     free(reader.buffer);
-    gzclose_r(reader.file);
     if (status != BPNN_OK) {
         free(table.x);
         free(table.labels);
@@ -408,4 +506,14 @@ bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bp
     out->rows = table.rows;
     out->features = table.features;
     return BPNN_OK;
+}
+
+bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    data_source source;
+    BPNN_TRY(data_source_open(path, "CSV data", &source));
+    bpnn_status status = data_load_csv_source(&source, options, out);
+    data_source_close(&source);
+    return status;
 }

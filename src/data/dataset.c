@@ -37,6 +37,7 @@ void bpnn_load_options_default(bpnn_load_options *options)
     options->label_offset = 0;
     options->mat_x = "X";
     options->mat_y = "y";
+    options->delimiter = 0;
 }
 
 bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source)
@@ -73,32 +74,39 @@ static int is_idx(const unsigned char *head, size_t size)
     }
 }
 
-bpnn_status bpnn_load_data(const char *path, const char *labels_path,
-                           const bpnn_load_options *options, bpnn_dataset *out)
+/* Chooses the reader of an opened source by its first bytes and name. */
+static bpnn_status load_source(data_source *source, const char *labels_path,
+                               const bpnn_load_options *options, bpnn_dataset *out)
 {
-    memset(out, 0, sizeof *out);
-    unsigned char head[128];
-    size_t got = 0;
-    BPNN_TRY(data_peek(path, head, sizeof head, &got));
-    if (got == 0)
+    const char *path = source->name;
+    if (source->head_size == 0)
         return bpnn_fail(BPNN_ERR_INVALID, "empty data file: %s", path);
-    if (is_idx(head, got))
-        return bpnn_load_idx(path, labels_path, options, out);
-
     /* ---- MAT files: matio (src/data/mat.c); the labels are the variable y. */
-    if (data_is_mat(head, got)) {
+    if (data_looks_like_mat(source->path, source->head, source->head_size)) {
         if (labels_path)
             return bpnn_fail(BPNN_ERR_INVALID,
                              "a separate labels file is for IDX images only: %s is a MAT file: "
                              "its labels are a variable (--mat-y), not %s",
                              path, labels_path);
-        return data_load_mat(path, options, out);
+        return data_load_mat_source(source, options, out);
     }
-
+    if (is_idx(source->head, source->head_size))
+        return data_load_idx_source(source, labels_path, options, out);
     if (labels_path)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "a separate labels file is for IDX images only: %s is CSV: its labels "
                          "are a column (--label-col), not %s",
                          path, labels_path);
-    return bpnn_load_csv(path, options, out);
+    return data_load_csv_source(source, options, out);
+}
+
+bpnn_status bpnn_load_data(const char *path, const char *labels_path,
+                           const bpnn_load_options *options, bpnn_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    data_source source;
+    BPNN_TRY(data_source_open(path, "data file", &source));
+    bpnn_status status = load_source(&source, labels_path, options, out);
+    data_source_close(&source);
+    return status;
 }

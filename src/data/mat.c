@@ -8,9 +8,11 @@
 #include <limits.h>
 #include <math.h>
 #include <matio.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <threads.h>
 #include <zlib.h>
@@ -20,9 +22,7 @@
 
 enum {
     MAT_HEADER_SIZE = 128,
-    MAT_TYPE_MATRIX = 14,     /* miMATRIX */
-    MAT_TYPE_COMPRESSED = 15, /* miCOMPRESSED */
-    MAT_MAX_DEPTH = 64,       /* deeper nesting is bounds-checked as a whole */
+    MAT_MAX_DEPTH = 64, /* cells in cells: deeper is refused (matio recurses) */
     MAT_CHUNK = 1 << 16,
 };
 
@@ -102,8 +102,22 @@ int data_is_mat(const unsigned char *head, size_t size)
            (size >= sizeof v73 - 1 && memcmp(head, v73, sizeof v73 - 1) == 0);
 }
 
+int data_looks_like_mat(const char *path, const unsigned char *head, size_t size)
+{
+    size_t length = strlen(path);
+    return (size >= 6 && memcmp(head, "MATLAB", 6) == 0) ||
+           (length >= 4 && strcasecmp(path + length - 4, ".mat") == 0);
+}
+
 int data_path_is_mat(const char *path)
 {
+    /* A FIFO or standard input was read once already and cannot be looked
+     * at again: its name is all there is. */
+    struct stat info;
+    if (strcmp(path, "-") == 0 || stat(path, &info) != 0 || !S_ISREG(info.st_mode)) {
+        size_t length = strlen(path);
+        return length >= 4 && strcasecmp(path + length - 4, ".mat") == 0;
+    }
     FILE *file = fopen(path, "rb");
     if (!file)
         return 0;
@@ -118,12 +132,26 @@ int data_path_is_mat(const char *path)
  * (type, byte count) and its bytes padded to 8; a tag whose first word has
  * nonzero upper 16 bits is a "small" element holding up to 4 bytes in the
  * tag's second word. A variable is a miMATRIX whose bytes are again elements,
- * or a miCOMPRESSED element whose zlib stream inflates to a miMATRIX. The walk
- * reads every tag in order and checks that each element ends within the
- * element that holds it and within the file. */
+ * or a miCOMPRESSED element whose zlib stream inflates to a miMATRIX.
+ *
+ * The walk reads every tag in order and checks that each element ends within
+ * the element that holds it and within the file, and it reads each array the
+ * way matio will: array flags, dimensions, name, then per class the data
+ * (numeric and char: as many values as the dimensions declare), the cells or
+ * the struct fields (as many arrays as the dimensions and field count
+ * declare), so that no size matio allocates from or reads by can exceed what
+ * the file holds. */
+
+enum {
+    MI_INT8 = 1,
+    MI_INT32 = 5,
+    MI_UINT32 = 6,
+    MI_MATRIX = 14,
+    MI_COMPRESSED = 15,
+};
 
 typedef struct mat_walk {
-    const char *path;
+    const char *path; /* as shown in messages */
     FILE *file;
     uint64_t file_size;
     int swap; /* the file's byte order is not this machine's */
@@ -142,6 +170,22 @@ typedef struct mat_cursor {
     unsigned char *in;
 } mat_cursor;
 
+/* One element's tag. */
+typedef struct mat_tag {
+    uint64_t at;   /* where the tag starts */
+    uint64_t body; /* where its data start (a small element's: inside the tag) */
+    uint32_t type;
+    uint64_t size; /* bytes of data */
+    int small;
+    unsigned char data[4]; /* a small element's bytes */
+} mat_tag;
+
+/* The top-level variable being walked, for messages. */
+typedef struct mat_variable {
+    uint64_t at;
+    char name[64];
+} mat_variable;
+
 static uint32_t mat_u32(const mat_walk *w, const unsigned char *b)
 {
     if (w->swap)
@@ -151,12 +195,36 @@ static uint32_t mat_u32(const mat_walk *w, const unsigned char *b)
     return v;
 }
 
+static uint64_t multiply_saturated(uint64_t a, uint64_t b)
+{
+    return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
+}
+
 static bpnn_status truncated_file(const mat_walk *w, uint64_t at, uint64_t end)
 {
     return bpnn_fail(BPNN_ERR_INVALID,
                      "truncated MAT file: %s: the element at byte %" PRIu64 " ends at byte %" PRIu64
                      " but the file has %" PRIu64 " bytes",
                      w->path, at, end, w->file_size);
+}
+
+/* "corrupt MAT file: PATH: the element at byte N[ (inflated) of the
+ * compressed variable at byte M]: DETAIL" */
+static bpnn_status corrupt(const mat_cursor *c, uint64_t at, const char *format, ...)
+    BPNN_PRINTF(3, 4);
+static bpnn_status corrupt(const mat_cursor *c, uint64_t at, const char *format, ...)
+{
+    char detail[200], where[96] = "";
+    va_list args;
+    va_start(args, format);
+    vsnprintf(detail, sizeof detail, format, args);
+    va_end(args);
+    if (c->raw)
+        snprintf(where, sizeof where, " (inflated) of the compressed variable at byte %" PRIu64,
+                 c->element_at);
+    return bpnn_fail(BPNN_ERR_INVALID,
+                     "corrupt MAT file: %s: the element at byte %" PRIu64 "%s: %s", c->walk->path,
+                     at, where, detail);
 }
 
 static bpnn_status raw_read(mat_cursor *c, void *buffer, size_t size, size_t *got)
@@ -233,7 +301,296 @@ static bpnn_status cursor_skip(mat_cursor *c, uint64_t size, uint64_t *got)
     return BPNN_OK;
 }
 
-static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_t holder_at);
+/* Reads the tag at the cursor of an element that must end by `end` (the end
+ * of the array holding it, at `holder_at`). */
+static bpnn_status read_tag(mat_cursor *c, uint64_t end, uint64_t holder_at, mat_tag *t)
+{
+    const mat_walk *w = c->walk;
+    memset(t, 0, sizeof *t);
+    t->at = c->pos;
+    unsigned char b[8];
+    size_t got = 0;
+    BPNN_TRY(cursor_read(c, b, sizeof b, &got));
+    if (got < sizeof b || end - t->at < sizeof b)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "corrupt MAT file: %s: an element tag at byte %" PRIu64
+                         "%s is cut off by the end of the variable at byte %" PRIu64,
+                         w->path, t->at, c->raw ? " (inflated)" : "",
+                         c->raw ? c->element_at : holder_at);
+    uint32_t first = mat_u32(w, b);
+    if (first >> 16) {
+        if ((first >> 16) > 4)
+            return corrupt(c, t->at, "a small element claims %" PRIu32 " bytes (at most 4)",
+                           first >> 16);
+        t->small = 1;
+        t->type = first & 0xFFFF;
+        t->size = first >> 16;
+        t->body = t->at + 4;
+        memcpy(t->data, b + 4, 4);
+        return BPNN_OK;
+    }
+    t->type = first;
+    t->size = mat_u32(w, b + 4);
+    t->body = c->pos;
+    if (t->size > end - t->body)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "corrupt MAT file: %s: the element at byte %" PRIu64
+                         "%s ends at byte %" PRIu64 ", past the end of the variable "
+                         "holding it (byte %" PRIu64 ")",
+                         w->path, t->at, c->raw ? " (inflated)" : "", t->body + t->size, end);
+    return BPNN_OK;
+}
+
+/* Skips what is left of element `t` after `read` bytes of its data, and its
+ * padding to 8 bytes (the last element of an array may go without). */
+static bpnn_status finish_element(mat_cursor *c, const mat_tag *t, uint64_t read, uint64_t end)
+{
+    if (t->small)
+        return BPNN_OK;
+    uint64_t pad = (8 - t->size % 8) % 8, skipped = 0;
+    if (pad > end - (t->body + t->size))
+        pad = end - (t->body + t->size);
+    BPNN_TRY(cursor_skip(c, t->size - read + pad, &skipped));
+    if (skipped < t->size - read)
+        return corrupt(c, t->at, "the data end early");
+    return BPNN_OK;
+}
+
+/* Reads the first `size` bytes of element `t` (whose data are at least
+ * that long). */
+static bpnn_status read_data(mat_cursor *c, const mat_tag *t, void *buffer, size_t size)
+{
+    if (t->small) {
+        memcpy(buffer, t->data, size);
+        return BPNN_OK;
+    }
+    size_t got = 0;
+    BPNN_TRY(cursor_read(c, buffer, size, &got));
+    if (got < size)
+        return corrupt(c, t->at, "the data end early");
+    return BPNN_OK;
+}
+
+static bpnn_status skip_to(mat_cursor *c, uint64_t end)
+{
+    uint64_t skipped = 0;
+    if (c->pos >= end)
+        return BPNN_OK;
+    BPNN_TRY(cursor_skip(c, end - c->pos, &skipped));
+    return BPNN_OK;
+}
+
+/* Bytes per value of a data element's type; 0 when it holds no numbers. */
+static unsigned value_size(uint32_t type)
+{
+    switch (type) {
+    case 1: /* miINT8 */
+    case 2: /* miUINT8 */
+    case 16: /* miUTF8 */ return 1;
+    case 3: /* miINT16 */
+    case 4: /* miUINT16 */
+    case 17: /* miUTF16 */ return 2;
+    case 5: /* miINT32 */
+    case 6: /* miUINT32 */
+    case 7: /* miSINGLE */
+    case 18: /* miUTF32 */ return 4;
+    case 9:  /* miDOUBLE */
+    case 12: /* miINT64 */
+    case 13: /* miUINT64 */ return 8;
+    default: return 0;
+    }
+}
+
+/* "variable X" or "an array inside variable X" */
+static void array_label(const mat_variable *var, int depth, char *text, size_t size)
+{
+    snprintf(text, size, "%svariable %s", depth > 1 ? "an array inside " : "",
+             var->name[0] ? var->name : "(unnamed)");
+}
+
+/* The real or imaginary part of a numeric or char array of `values` values. */
+static bpnn_status walk_values(mat_cursor *c, uint64_t end, uint64_t holder_at, uint64_t values,
+                               const char *part, const mat_variable *var, int depth,
+                               const char *dims)
+{
+    char label[96];
+    array_label(var, depth, label, sizeof label);
+    if (c->pos >= end)
+        return corrupt(c, holder_at, "%s is %s but has no %s part", label, dims, part);
+    mat_tag t;
+    BPNN_TRY(read_tag(c, end, holder_at, &t));
+    unsigned each = value_size(t.type);
+    if (each == 0)
+        return corrupt(c, t.at,
+                       "the %s part of %s has data type %" PRIu32 ", which holds no numbers", part,
+                       label, t.type);
+    if (t.size / each < values)
+        return corrupt(c, t.at, "%s is %s (%" PRIu64 " values) but its %s part holds %" PRIu64,
+                       label, dims, values, part, t.size / each);
+    return finish_element(c, &t, 0, end);
+}
+
+static bpnn_status walk_matrix(mat_cursor *c, const mat_tag *m, int depth, mat_variable *var);
+
+/* `count` arrays, each a miMATRIX: the cells of a cell array, or the fields
+ * of every element of a struct. */
+static bpnn_status walk_arrays(mat_cursor *c, uint64_t end, uint64_t holder_at, uint64_t count,
+                               const char *what, mat_variable *var, int depth)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        if (c->pos >= end) {
+            char label[96];
+            array_label(var, depth, label, sizeof label);
+            return corrupt(c, holder_at, "%s declares %" PRIu64 " %s but holds %" PRIu64, label,
+                           count, what, i);
+        }
+        mat_tag t;
+        BPNN_TRY(read_tag(c, end, holder_at, &t));
+        if (t.small || t.type != MI_MATRIX)
+            return corrupt(c, t.at, "one of the %s is not an array (type %" PRIu32 ")", what,
+                           t.type);
+        BPNN_TRY(walk_matrix(c, &t, depth + 1, var));
+        BPNN_TRY(finish_element(c, &t, t.size, end));
+    }
+    return BPNN_OK;
+}
+
+/* The struct part after dimensions and name: field name length, names, then
+ * every element's fields. */
+static bpnn_status walk_struct(mat_cursor *c, uint64_t end, uint64_t holder_at, uint64_t elements,
+                               mat_variable *var, int depth)
+{
+    mat_tag t;
+    BPNN_TRY(read_tag(c, end, holder_at, &t));
+    if (t.type != MI_INT32 || t.size != 4)
+        return corrupt(c, t.at, "a struct's field name length is not one miINT32");
+    unsigned char b[4];
+    BPNN_TRY(read_data(c, &t, b, sizeof b));
+    BPNN_TRY(finish_element(c, &t, 4, end));
+    uint32_t name_length = mat_u32(c->walk, b);
+    BPNN_TRY(read_tag(c, end, holder_at, &t));
+    if (t.type != MI_INT8)
+        return corrupt(c, t.at, "a struct's field names are not miINT8 text");
+    if (name_length == 0 ? t.size != 0 : name_length > INT32_MAX || t.size % name_length != 0)
+        return corrupt(c, t.at,
+                       "a struct's field names take %" PRIu64 " bytes, not a multiple of the "
+                       "field name length %" PRIu32,
+                       t.size, name_length);
+    uint64_t fields = name_length ? t.size / name_length : 0;
+    BPNN_TRY(finish_element(c, &t, 0, end));
+    return walk_arrays(c, end, holder_at, multiply_saturated(elements, fields), "struct fields",
+                       var, depth);
+}
+
+/* Elements up to `end`, arrays among them walked as arrays. */
+static bpnn_status walk_parts(mat_cursor *c, uint64_t end, uint64_t holder_at, mat_variable *var,
+                              int depth)
+{
+    while (c->pos < end) {
+        mat_tag t;
+        BPNN_TRY(read_tag(c, end, holder_at, &t));
+        if (!t.small && t.type == MI_MATRIX) {
+            BPNN_TRY(walk_matrix(c, &t, depth + 1, var));
+            BPNN_TRY(finish_element(c, &t, t.size, end));
+        } else {
+            BPNN_TRY(finish_element(c, &t, 0, end));
+        }
+    }
+    return BPNN_OK;
+}
+
+/* The array whose miMATRIX tag is `m` (the cursor at its data). */
+static bpnn_status walk_matrix(mat_cursor *c, const mat_tag *m, int depth, mat_variable *var)
+{
+    uint64_t end = m->body + m->size;
+    if (m->size == 0) {
+        /* An empty cell or field; a variable needs at least its flags. */
+        if (depth > 1)
+            return BPNN_OK;
+        return corrupt(c, m->at, "the variable is empty (no array flags)");
+    }
+    if (depth > MAT_MAX_DEPTH)
+        return corrupt(c, m->at, "arrays nested more than %d deep", MAT_MAX_DEPTH);
+    mat_tag t;
+    BPNN_TRY(read_tag(c, end, m->at, &t));
+    if (t.small || t.type != MI_UINT32 || t.size != 8)
+        return corrupt(c, t.at, "an array's flags are not two miUINT32 words");
+    unsigned char flags[8];
+    BPNN_TRY(read_data(c, &t, flags, sizeof flags));
+    BPNN_TRY(finish_element(c, &t, sizeof flags, end));
+    uint32_t word = mat_u32(c->walk, flags);
+    unsigned array_class = word & 0xFF;
+    int complex = (word & 0x800) != 0;
+    /* Opaque objects (MATLAB's strings, tables) hold no dimensions: their
+     * parts are walked as elements. */
+    if (array_class == MAT_C_OPAQUE)
+        return walk_parts(c, end, m->at, var, depth);
+    if (array_class < MAT_C_CELL || array_class > MAT_C_FUNCTION)
+        return corrupt(c, m->at, "unknown array class %u", array_class);
+
+    BPNN_TRY(read_tag(c, end, m->at, &t));
+    if (t.small || t.type != MI_INT32 || t.size < 8 || t.size % 4 != 0)
+        return corrupt(c, t.at, "an array's dimensions are not two or more miINT32 values");
+    uint64_t elements = 1;
+    char dims[48] = "";
+    size_t used = 0;
+    for (uint64_t k = 0; k < t.size / 4; k++) {
+        unsigned char b[4];
+        BPNN_TRY(read_data(c, &t, b, sizeof b));
+        int32_t d = (int32_t)mat_u32(c->walk, b);
+        if (d < 0)
+            return corrupt(c, t.at, "dimension %" PRIu64 " is negative (%" PRId32 ")", k + 1, d);
+        elements = multiply_saturated(elements, (uint64_t)d);
+        if (used + 16 < sizeof dims)
+            used +=
+                (size_t)snprintf(dims + used, sizeof dims - used, "%s%" PRId32, k ? "x" : "", d);
+        else if (used + 4 <= sizeof dims && !strstr(dims, "..."))
+            used += (size_t)snprintf(dims + used, sizeof dims - used, "...");
+    }
+    BPNN_TRY(finish_element(c, &t, t.size, end));
+
+    BPNN_TRY(read_tag(c, end, m->at, &t));
+    if (t.type != MI_INT8)
+        return corrupt(c, t.at, "an array's name is not miINT8 text");
+    if (depth == 1) {
+        size_t n = t.size < sizeof var->name - 1 ? (size_t)t.size : sizeof var->name - 1;
+        BPNN_TRY(read_data(c, &t, var->name, n));
+        var->name[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)var->name[i] < 0x20 || (unsigned char)var->name[i] >= 0x7F)
+                var->name[i] = '?';
+        BPNN_TRY(finish_element(c, &t, n, end));
+    } else {
+        BPNN_TRY(finish_element(c, &t, 0, end));
+    }
+
+    switch (array_class) {
+    case MAT_C_CELL: BPNN_TRY(walk_arrays(c, end, m->at, elements, "cells", var, depth)); break;
+    case MAT_C_FUNCTION: /* matio reads one array per element, as for cells */
+        BPNN_TRY(walk_arrays(c, end, m->at, elements, "function handles", var, depth));
+        break;
+    case MAT_C_STRUCT: BPNN_TRY(walk_struct(c, end, m->at, elements, var, depth)); break;
+    case MAT_C_OBJECT:
+        BPNN_TRY(read_tag(c, end, m->at, &t)); /* the class name */
+        if (t.type != MI_INT8)
+            return corrupt(c, t.at, "an object's class name is not miINT8 text");
+        BPNN_TRY(finish_element(c, &t, 0, end));
+        BPNN_TRY(walk_struct(c, end, m->at, elements, var, depth));
+        break;
+    case MAT_C_SPARSE: break; /* refused when read; matio reads only its flags and dims */
+    default:                  /* numeric, char and logical arrays */
+        if (elements == 0 && c->pos >= end)
+            break;
+        BPNN_TRY(walk_values(c, end, m->at, elements, "real", var, depth, dims));
+        if (complex)
+            BPNN_TRY(walk_values(c, end, m->at, elements, "imaginary", var, depth, dims));
+        break;
+    }
+    /* Anything after the parts matio reads is skipped by matio too. */
+    return skip_to(c, end);
+}
+
+static bpnn_status walk_elements(mat_cursor *c, uint64_t end);
 
 /* The miCOMPRESSED element whose `size` bytes start at the file reader's
  * position: inflates it and walks what it holds. */
@@ -247,7 +604,7 @@ static bpnn_status walk_compressed(mat_cursor *raw, uint64_t at, uint64_t size)
         free(c.in);
         return bpnn_fail_oom("checking a MAT file");
     }
-    bpnn_status status = walk_elements(&c, UINT64_MAX, 1, at);
+    bpnn_status status = walk_elements(&c, UINT64_MAX);
     /* Bytes after the end of the zlib stream but inside the element are
      * skipped; matio ignores them too. */
     uint64_t got = 0;
@@ -258,69 +615,51 @@ static bpnn_status walk_compressed(mat_cursor *raw, uint64_t at, uint64_t size)
     return status;
 }
 
-/* Walks the elements from c->pos up to `end` (UINT64_MAX: the end of the
- * data). `holder_at` is the offset of the element holding them (0: none). */
-static bpnn_status walk_elements(mat_cursor *c, uint64_t end, int depth, uint64_t holder_at)
+/* Walks the variables from c->pos up to `end`: the file's length, or
+ * UINT64_MAX for the end of a compressed variable's stream. */
+static bpnn_status walk_elements(mat_cursor *c, uint64_t end)
 {
     const mat_walk *w = c->walk;
-    const char *path = w->path;
     while (end == UINT64_MAX || c->pos < end) {
         uint64_t at = c->pos;
         unsigned char tag[8];
         size_t got = 0;
         BPNN_TRY(cursor_read(c, tag, sizeof tag, &got));
         if (got == 0 && end == UINT64_MAX)
-            return BPNN_OK; /* the end of the file or of an inflated stream */
-        int top = !c->raw && depth == 0;
-        if (got < sizeof tag || (end != UINT64_MAX && end - at < sizeof tag)) {
-            if (top)
+            return BPNN_OK; /* the end of an inflated stream */
+        if (got < sizeof tag) {
+            if (!c->raw)
                 return truncated_file(w, at, at + sizeof tag);
-            return bpnn_fail(BPNN_ERR_INVALID,
-                             "corrupt MAT file: %s: an element tag at byte %" PRIu64
-                             "%s is cut off by the end of the variable at byte %" PRIu64,
-                             path, at, c->raw ? " (inflated)" : "",
-                             c->raw ? c->element_at : holder_at);
+            return corrupt(c, at, "the stream ends inside an element tag");
         }
         uint32_t first = mat_u32(w, tag), second = mat_u32(w, tag + 4);
         if (first >> 16) { /* small element: type and size in one word, data in the next */
             if ((first >> 16) > 4)
-                return bpnn_fail(BPNN_ERR_INVALID,
-                                 "corrupt MAT file: %s: the small element at byte %" PRIu64
-                                 "%s claims %" PRIu32 " bytes (at most 4)",
-                                 path, at, c->raw ? " (inflated)" : "", first >> 16);
+                return corrupt(c, at, "a small element claims %" PRIu32 " bytes (at most 4)",
+                               first >> 16);
             continue;
         }
-        uint32_t type = first;
-        uint64_t size = second, body = c->pos, body_end = body + size;
-        if (end != UINT64_MAX && body_end > end) {
-            if (top)
-                return truncated_file(w, at, body_end);
-            return bpnn_fail(BPNN_ERR_INVALID,
-                             "corrupt MAT file: %s: the element at byte %" PRIu64
-                             "%s ends at byte %" PRIu64 ", past the end of the variable "
-                             "holding it (byte %" PRIu64 ")",
-                             path, at, c->raw ? " (inflated)" : "", body_end, end);
-        }
-        if (type == MAT_TYPE_COMPRESSED && !c->raw && depth == 0) {
-            BPNN_TRY(walk_compressed(c, at, size));
+        mat_tag t = {.at = at, .body = c->pos, .type = first, .size = second};
+        uint64_t body_end = t.body + t.size;
+        if (end != UINT64_MAX && body_end > end)
+            return truncated_file(w, at, body_end);
+        if (t.type == MI_COMPRESSED && !c->raw) {
+            BPNN_TRY(walk_compressed(c, at, t.size));
             continue; /* compressed elements are not padded */
         }
-        if (type == MAT_TYPE_MATRIX && depth < MAT_MAX_DEPTH) {
-            BPNN_TRY(walk_elements(c, body_end, depth + 1, at));
+        if (t.type == MI_MATRIX) {
+            mat_variable var = {.at = at};
+            BPNN_TRY(walk_matrix(c, &t, 1, &var));
         } else {
             uint64_t skipped = 0;
-            BPNN_TRY(cursor_skip(c, size, &skipped));
-            if (skipped < size)
-                return c->raw ? bpnn_fail(BPNN_ERR_INVALID,
-                                          "corrupt MAT file: %s: the compressed variable at byte "
-                                          "%" PRIu64 " ends inside its element at inflated byte "
-                                          "%" PRIu64,
-                                          path, c->element_at, at)
+            BPNN_TRY(cursor_skip(c, t.size, &skipped));
+            if (skipped < t.size)
+                return c->raw ? corrupt(c, at, "the stream ends inside the element")
                               : truncated_file(w, at, body_end);
         }
         /* Padding to 8 bytes; the last element of the file or of an inflated
          * stream may go without it. */
-        uint64_t pad = (8 - size % 8) % 8, skipped = 0;
+        uint64_t pad = (8 - t.size % 8) % 8, skipped = 0;
         if (end != UINT64_MAX && pad > end - c->pos)
             pad = end - c->pos;
         if (pad)
@@ -337,17 +676,18 @@ static int host_is_little_endian(void)
     return b == 1;
 }
 
-bpnn_status data_check_mat(const char *path)
+/* data_check_mat on the file at `open_path`, named `name` in messages. */
+static bpnn_status check_mat(const char *open_path, const char *name)
 {
-    FILE *file = fopen(path, "rb");
+    FILE *file = fopen(open_path, "rb");
     if (!file)
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot open MAT file: %s: %s", path, strerror(errno));
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot open MAT file: %s: %s", name, strerror(errno));
     struct stat info;
     if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
         fclose(file);
-        return bpnn_fail(BPNN_ERR_INVALID, "cannot read MAT file: %s: not a regular file", path);
+        return bpnn_fail(BPNN_ERR_INVALID, "cannot read MAT file: %s: not a regular file", name);
     }
-    mat_walk w = {.path = path, .file = file, .file_size = (uint64_t)info.st_size};
+    mat_walk w = {.path = name, .file = file, .file_size = (uint64_t)info.st_size};
     unsigned char header[MAT_HEADER_SIZE];
     size_t got = fread(header, 1, sizeof header, file);
     bpnn_status status = BPNN_OK;
@@ -355,13 +695,16 @@ bpnn_status data_check_mat(const char *path)
         status = bpnn_fail(BPNN_ERR_INVALID,
                            "gzip-compressed MAT file: %s: matio reads plain .mat files; gunzip it "
                            "first",
-                           path);
+                           name);
+    } else if (!data_is_mat(header, got)) {
+        status = bpnn_fail(BPNN_ERR_INVALID,
+                           "not a MAT file: %s: no \"MATLAB 5.0 MAT-file\" or \"MATLAB 7.3 "
+                           "MAT-file\" header (MAT v4 files are not read: save with -v7)",
+                           name);
     } else if (got < sizeof header) {
         status =
             bpnn_fail(BPNN_ERR_INVALID,
-                      "truncated MAT file: %s: the header ends after %zu of 128 bytes", path, got);
-    } else if (!data_is_mat(header, got)) {
-        status = bpnn_fail(BPNN_ERR_INVALID, "not a MAT file: %s: no MATLAB header", path);
+                      "truncated MAT file: %s: the header ends after %zu of 128 bytes", name, got);
     } else {
         int little = header[126] == 'I' && header[127] == 'M';
         int big = header[126] == 'M' && header[127] == 'I';
@@ -369,7 +712,7 @@ bpnn_status data_check_mat(const char *path)
             status = bpnn_fail(BPNN_ERR_INVALID,
                                "not a MAT file: %s: bytes 126-127 are not the endian indicator "
                                "\"IM\" or \"MI\"",
-                               path);
+                               name);
         } else {
             w.swap = little != host_is_little_endian();
             unsigned version = w.swap ? (unsigned)header[124] << 8 | header[125]
@@ -380,15 +723,20 @@ bpnn_status data_check_mat(const char *path)
                 status = bpnn_fail(BPNN_ERR_INVALID,
                                    "unsupported MAT file version 0x%04X: %s: expected 0x0100 (v5) "
                                    "or 0x0200 (v7.3)",
-                                   version, path);
+                                   version, name);
             } else {
                 mat_cursor c = {.walk = &w, .pos = MAT_HEADER_SIZE};
-                status = walk_elements(&c, w.file_size, 0, 0);
+                status = walk_elements(&c, w.file_size);
             }
         }
     }
     fclose(file);
     return status;
+}
+
+bpnn_status data_check_mat(const char *path)
+{
+    return check_mat(path, path);
 }
 
 /* ---- reading the variables ------------------------------------------------------ */
@@ -627,16 +975,18 @@ static bpnn_status read_labels(mat_t *mat, matvar_t *v, const char *path, size_t
     return BPNN_OK;
 }
 
-bpnn_status data_load_mat(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+/* data_load_mat on the file at `open_path`, named `path` in messages. */
+static bpnn_status load_mat(const char *open_path, const char *path,
+                            const bpnn_load_options *options, bpnn_dataset *out)
 {
     memset(out, 0, sizeof *out);
     bpnn_load_options opt = data_options(options);
     const char *x_name = opt.mat_x ? opt.mat_x : "X", *y_name = opt.mat_y ? opt.mat_y : "y";
     call_once(&matio_log_once, matio_log_install);
-    BPNN_TRY(data_check_mat(path));
+    BPNN_TRY(check_mat(open_path, path));
 
     matio_log_clear();
-    mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
+    mat_t *mat = Mat_Open(open_path, MAT_ACC_RDONLY);
     if (!mat || matio_said.failed) {
         char said[200];
         matio_text(said, sizeof said, "matio cannot open it");
@@ -686,5 +1036,62 @@ bpnn_status data_load_mat(const char *path, const bpnn_load_options *options, bp
     Mat_Close(mat);
     if (status != BPNN_OK)
         bpnn_dataset_free(out);
+    return status;
+}
+
+bpnn_status data_load_mat(const char *path, const bpnn_load_options *options, bpnn_dataset *out)
+{
+    return load_mat(path, path, options, out);
+}
+
+/* Copies what is left of `source` (its head included) into an unnamed
+ * temporary file, which matio can seek in as it cannot in a pipe. */
+static bpnn_status buffer_in_file(data_source *source, FILE **out)
+{
+    *out = NULL;
+    FILE *file = tmpfile();
+    if (!file)
+        return bpnn_fail(BPNN_ERR_RUNTIME, "cannot buffer MAT data from %s: temporary file: %s",
+                         source->name, strerror(errno));
+    unsigned char *chunk = malloc(MAT_CHUNK);
+    bpnn_status status = chunk ? BPNN_OK : bpnn_fail_oom("buffering MAT data");
+    for (size_t got = MAT_CHUNK; status == BPNN_OK && got == MAT_CHUNK;) {
+        status = data_source_read(source, chunk, MAT_CHUNK, &got);
+        if (status == BPNN_OK && fwrite(chunk, 1, got, file) != got)
+            status =
+                bpnn_fail(BPNN_ERR_RUNTIME, "cannot buffer MAT data from %s: temporary file: %s",
+                          source->name, strerror(errno));
+    }
+    free(chunk);
+    if (status == BPNN_OK && fflush(file) != 0)
+        status = bpnn_fail(BPNN_ERR_RUNTIME, "cannot buffer MAT data from %s: temporary file: %s",
+                           source->name, strerror(errno));
+    if (status != BPNN_OK) {
+        fclose(file);
+        return status;
+    }
+    *out = file;
+    return BPNN_OK;
+}
+
+bpnn_status data_load_mat_source(data_source *source, const bpnn_load_options *options,
+                                 bpnn_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    if (source->compressed)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "gzip-compressed MAT file: %s: matio reads plain .mat files; gunzip it "
+                         "first",
+                         source->name);
+    /* A regular file is read by matio through its path; a pipe, a FIFO or
+     * standard input, read once, through a copy. */
+    if (source->regular && strcmp(source->path, "-") != 0)
+        return load_mat(source->path, source->name, options, out);
+    FILE *copy;
+    BPNN_TRY(buffer_in_file(source, &copy));
+    char copy_path[64];
+    snprintf(copy_path, sizeof copy_path, "/proc/self/fd/%d", fileno(copy));
+    bpnn_status status = load_mat(copy_path, source->name, options, out);
+    fclose(copy);
     return status;
 }
