@@ -37,11 +37,6 @@ enum { HAS_STATE1 = 1, HAS_STATE2 = 2, HAS_BEST = 4, ALL_VECTORS = 7 };
 static const unsigned char checkpoint_magic[MAGIC_SIZE] = BPNN_CHECKPOINT_MAGIC;
 static const unsigned char model_magic[MAGIC_SIZE] = BPNN_MODEL_MAGIC;
 
-static uint32_t crc_of(const unsigned char *data, size_t size)
-{
-    return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
-}
-
 static uint32_t vector_flags(const checkpoint *c)
 {
     return (c->state1 ? HAS_STATE1 : 0u) | (c->state2 ? HAS_STATE2 : 0u) |
@@ -173,7 +168,7 @@ static void encode(const checkpoint *c, unsigned char *data, size_t size)
         at = put_vector(at, c->state2, c->param_count);
     if (c->best_params)
         at = put_vector(at, c->best_params, c->param_count);
-    put_u32(at, crc_of(data, size - CRC_SIZE));
+    put_u32(at, le_crc32(data, size - CRC_SIZE));
 }
 
 bpnn_status checkpoint_save(const checkpoint *c, const char *path)
@@ -384,13 +379,8 @@ bpnn_status checkpoint_load(const char *path, checkpoint *out)
         return status;
     }
 
-    /* As in model files: a short file fails both the CRC and the layout, and
-     * the layout says by how much; a damaged one of the right length fails
-     * only the CRC, which is checked before any field is believed. */
-    int crc_ok = size >= PROLOGUE_SIZE + CRC_SIZE &&
-                 crc_of(data, size - CRC_SIZE) == get_u32(data + size - CRC_SIZE);
-    le_reader r = {.data = data,
-                   .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
+    int crc_ok;
+    le_reader r = le_reader_over(data, size, PROLOGUE_SIZE, &crc_ok);
     checkpoint c;
     memset(&c, 0, sizeof c);
     size_t vectors_at = 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 static inline unsigned char *put_u32(unsigned char *at, uint32_t value)
 {
@@ -129,5 +130,24 @@ static inline double le_take_f64(le_reader *r)
         snprintf(why, why_size, __VA_ARGS__);                                                      \
         return WALK_BAD;                                                                           \
     } while (0)
+
+/* CRC32 (zlib's) of the bytes: the trailer of both formats. */
+static inline uint32_t le_crc32(const unsigned char *data, size_t size)
+{
+    return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
+}
+
+/* The reader over a whole file that ends in its CRC, after a prologue of
+ * `prologue` bytes already checked, and whether the CRC matches. A short
+ * file fails both the CRC and the layout, and the layout then says by how
+ * much; a damaged one of the right length fails only the CRC, which is
+ * checked before any field is believed. */
+static inline le_reader le_reader_over(const unsigned char *data, size_t size, size_t prologue,
+                                       int *crc_ok)
+{
+    int whole = size >= prologue + LE_CRC_SIZE;
+    *crc_ok = whole && le_crc32(data, size - LE_CRC_SIZE) == get_u32(data + size - LE_CRC_SIZE);
+    return (le_reader){.data = data, .size = whole ? size - LE_CRC_SIZE : prologue};
+}
 
 #endif

@@ -23,11 +23,6 @@ enum { MAGIC_SIZE = 8, PROLOGUE_SIZE = 12, CRC_SIZE = 4 };
 
 static const unsigned char model_magic[MAGIC_SIZE] = BPNN_MODEL_MAGIC;
 
-static uint32_t crc_of(const unsigned char *data, size_t size)
-{
-    return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
-}
-
 /* What a model's numbers must be to be used: finite weights and lambda,
  * finite shifts and positive finite scales (x' = (x - shift) / scale).
  * NULL when they are, else why not, into `why`. */
@@ -154,7 +149,7 @@ static void encode(const bpnn_model *model, unsigned char *data, size_t size)
     else
         for (size_t i = 0; i < model->param_count; i++)
             at = put_f64(at, model->params[i]);
-    put_u32(at, crc_of(data, size - CRC_SIZE));
+    put_u32(at, le_crc32(data, size - CRC_SIZE));
 }
 
 bpnn_status bpnn_model_save(const bpnn_model *model, const char *path)
@@ -393,13 +388,8 @@ bpnn_status bpnn_model_load(const char *path, bpnn_model **out)
         return status;
     }
 
-    /* The CRC decides between "cut short" and "damaged" only together with
-     * the layout: a short file fails both, and then the layout says by how
-     * much; a damaged one of the right length fails only the CRC. */
-    int crc_ok = size >= PROLOGUE_SIZE + CRC_SIZE &&
-                 crc_of(data, size - CRC_SIZE) == get_u32(data + size - CRC_SIZE);
-    le_reader r = {.data = data,
-                   .size = size >= PROLOGUE_SIZE + CRC_SIZE ? size - CRC_SIZE : PROLOGUE_SIZE};
+    int crc_ok;
+    le_reader r = le_reader_over(data, size, PROLOGUE_SIZE, &crc_ok);
     layout lay;
     char why[160] = "";
     walk_result walk = walk_layout(&r, get_u32(data + MAGIC_SIZE), &lay, why, sizeof why);
