@@ -77,7 +77,7 @@ typedef struct bpnn_load_options {
     int label_offset;       /* class = label - label_offset (--labels-from) */
     const char *mat_x;      /* MAT: variable names, "X" and "y" by default */
     const char *mat_y;
-    char delimiter;         /* CSV: ',', ';' or '\t'; 0 guesses it from the first line */
+    char delimiter; /* CSV: ',', ';' or '\t'; 0 guesses it from the first line */
 } bpnn_load_options;
 
 void bpnn_load_options_default(bpnn_load_options *options);
@@ -181,7 +181,7 @@ typedef struct bpnn_device bpnn_device;
 /* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help);
  * NULL means "auto". */
 bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out);
-void bpnn_device_close(bpnn_device *device); /* device may be NULL */
+void bpnn_device_close(bpnn_device *device);             /* device may be NULL */
 const char *bpnn_device_spec(const bpnn_device *device); /* resolved, e.g. "opencl:0:0" */
 const char *bpnn_device_name(const bpnn_device *device);
 const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
@@ -312,9 +312,9 @@ typedef struct bpnn_train_options {
      * or evaluation is that of the whole data set and the parameters stay
      * the same everywhere. Rank 0 alone writes checkpoints; every rank needs
      * resume_path. A progress callback's stop takes effect on all ranks. */
-    bpnn_reduce_fn reduce;   /* NULL: one participant */
+    bpnn_reduce_fn reduce; /* NULL: one participant */
     void *reduce_user;
-    int rank, ranks;         /* 0, 1 */
+    int rank, ranks; /* 0, 1 */
     /* the checkpoint identity of the whole training and validation data when
      * this participant holds a share of them (0: computed from the data given) */
     uint32_t data_fingerprint, validation_fingerprint;
