@@ -2,7 +2,9 @@
 # One device call's worth of GPU checks (issue 3): run it on a lent GPU
 # machine from the project root, after preparing here:
 #   printf '/.gpu/\n/.gpu.tar.xz\n' >> .git/info/exclude
-#   ../shared/gpu/prepare.sh build && bench/gpu_check.sh --prepare
+#   <the GPU machine's prepare script> build && bench/gpu_check.sh --prepare
+#   (it copies bpnn-cl and the libraries it loads into .gpu/ with a run.sh that
+#   points the OpenCL loader at the NVIDIA driver)
 # then, with the device tool: command "tar xJf .gpu.tar.xz && bench/gpu_check.sh",
 # carry [".gpu.tar.xz"]. --prepare adds the seed experiment's data (5000
 # training images and the t10k test set, 7 MB; that machine has no Debian

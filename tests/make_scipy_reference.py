@@ -24,7 +24,7 @@
    logistic cost and its gradient by backpropagation in float64. fmin_cg runs
    with its defaults (c1 1e-4, c2 0.4, the infinity norm). One evaluation is
    f and g at one point, as bpnn-cl counts them. fmin_cg never restarts
-   along -g by itself, bpnn-cl does every n iterations (CONTRACT.md), so a
+   along -g by itself, bpnn-cl does every n iterations (docs/contract.md), so a
    trace that does not converge stops at n = the parameter count. Where the
    next Polak-Ribiere direction would descend too little, fmin_cg rejects
    the step and searches again (line_search_wolfe2), while bpnn-cl takes it

@@ -1,6 +1,5 @@
-/* Copied from shared/testdata/seed_debug_reference.json (numpy float64, computed
- * independently of bpnn-cl by make_reference.py): the debug networks' cost and
- * backprop gradient. The project must not read ../shared at run time. */
+/* The debug networks' cost and backprop gradient, computed independently of
+ * bpnn-cl in numpy float64 (docs/algorithm.md, "Reference values"). */
 typedef struct seed_reference {
     int layer_count;
     int sizes[4];

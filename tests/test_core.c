@@ -1112,7 +1112,7 @@ static int record_iteration(const bpnn_iteration *it, void *user)
  * bounds them over the n iterations before bpnn-cl's first restart.
  * Where fmin_cg rejects a step because the next direction would descend too
  * little and searches again, bpnn-cl takes the step and restarts along -g
- * (CONTRACT.md): the runs part there, and from then on ours must still get
+ * (docs/contract.md): the runs part there, and from then on ours must still get
  * to the minimum. */
 START_TEST(test_cg_matches_scipy_trace)
 {
@@ -1374,7 +1374,7 @@ static bpnn_status trace_iteration(void *context, int iteration, int evaluations
 }
 
 /* bpnn_train's CG (_i = 0) and L-BFGS (1) are cg_minimize and lbfgs_minimize
- * with the Wolfe constants CONTRACT.md and lbfgs.h name: c1 = 1e-4 and
+ * with the Wolfe constants docs/contract.md and lbfgs.h name: c1 = 1e-4 and
  * c2 = 0.4 (CG) or 0.9 (L-BFGS), step for step. */
 START_TEST(test_train_uses_documented_wolfe_constants)
 {

@@ -1082,8 +1082,7 @@ START_TEST(test_gradcheck_f64)
         printf("device without fp64: the f64 gradient check does not apply\n");
         return;
     }
-    /* the seed's debug networks; costs from numpy float64
-     * (../shared/testdata/seed_debug_reference.json) */
+    /* the seed's debug networks; costs from numpy float64 (seed_reference.h) */
     static const struct {
         int layer_count;
         int sizes[4];
@@ -1345,6 +1344,6 @@ static Suite *opencl_suite(void)
 
 int main(void)
 {
-    /* No OpenCL here: the probe runs inside the tests (FIELD-NOTES.md). */
+    /* No OpenCL here: the probe runs inside the tests (docs/environment.md). */
     return run_suite(opencl_suite());
 }

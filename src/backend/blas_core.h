@@ -2,7 +2,7 @@
  *
  * Debian 12's OpenBLAS 0.3.21 takes recent CPUs for a Prescott and runs 4-7x
  * slow. It reads OPENBLAS_CORETYPE once, when it loads, before main(); so a
- * program re-executes itself once with the variable set (FIELD-NOTES.md). */
+ * program re-executes itself once with the variable set (docs/environment.md). */
 #ifndef BPNN_BLAS_CORE_H
 #define BPNN_BLAS_CORE_H
 

@@ -1,4 +1,4 @@
-/* select.c — from a --device string to an opened backend (CONTRACT.md "Devices"). */
+/* select.c — from a --device string to an opened backend (docs/contract.md "Devices"). */
 #include <cblas.h>
 #include <ctype.h>
 #include <stdint.h>

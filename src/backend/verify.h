@@ -2,7 +2,7 @@
  *
  * Every op of backend_ops runs on the same random inputs, at awkward sizes
  * (1, odd, primes, not multiples of any work-group size) and at non-zero
- * offsets, on both backends; per op the error is CONTRACT.md's
+ * offsets, on both backends; per op the error is docs/contract.md's
  *     max|x - ref| / max|ref|     (max|x - ref| when every ref is 0)
  * over all the op's outputs and cases, ref being the CPU backend's result.
  * A NaN where the reference is finite counts as an infinite error. Outputs

@@ -1,5 +1,5 @@
 /* cg.h — nonlinear conjugate gradient (Polak-Ribiere+) with a strong Wolfe
- * line search, as SciPy's fmin_cg counts and stops (CONTRACT.md). All vector
+ * line search, as SciPy's fmin_cg counts and stops (docs/contract.md). All vector
  * math runs as backend ops: only scalars come back to the host. */
 #ifndef BPNN_CORE_CG_H
 #define BPNN_CORE_CG_H

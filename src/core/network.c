@@ -1,4 +1,4 @@
-/* network.c — DESIGN.md "The algorithm", over backend ops. Theta_l[:,1:] is
+/* network.c — docs/algorithm.md, over backend ops. Theta_l[:,1:] is
  * always used in place (offset 1, ld = s_l + 1): no column of ones exists.
  * Rows are evaluated block by block; the gradient GEMMs accumulate. */
 #include "core/network.h"

@@ -4,7 +4,7 @@
  * No OpenCL types cross this header, so select.c, the CLI and the tests
  * include it without the OpenCL headers.
  *
- * Device strings (CONTRACT.md "Devices"), enumeration order being platforms
+ * Device strings (docs/contract.md "Devices"), enumeration order being platforms
  * in clGetPlatformIDs order and, within each, devices of every type in
  * clGetDeviceIDs order (the order of `clinfo -l`):
  *   "gpu"         the first GPU;
