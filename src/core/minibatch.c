@@ -71,7 +71,7 @@ typedef struct minibatch {
     /* the epoch's order on the host; the batch gathered here when streamed */
     int32_t *host_order, *stage_labels;
     double *stage_x;
-    double *zeros; /* a gradient of zeros: a participant's empty step */
+    double *zeros; /* n zeros: optimizer state's start, a participant's empty step */
     backend_buffer *batch_x, *batch_labels;
     network *net;
     backend_buffer *params, *grad, *s1, *s2, *best;
@@ -132,14 +132,7 @@ static backend_update_kind update_kind(const bpnn_train_options *o)
 static bpnn_status alloc_params(minibatch *mb, backend_buffer **out, int zero)
 {
     BPNN_TRY(backend_alloc(mb->be, BACKEND_REAL, mb->n, out));
-    if (!zero)
-        return BPNN_OK;
-    double *zeros = calloc(mb->n, sizeof *zeros);
-    if (!zeros)
-        return bpnn_fail_oom("optimizer state");
-    bpnn_status status = mb->be->ops->upload(mb->be, view_at(*out, 0), mb->n, zeros);
-    free(zeros);
-    return status;
+    return zero ? mb->be->ops->upload(mb->be, view_at(*out, 0), mb->n, mb->zeros) : BPNN_OK;
 }
 
 static bpnn_status open_buffers(minibatch *mb)
@@ -163,8 +156,8 @@ static bpnn_status open_buffers(minibatch *mb)
     BPNN_TRY(network_create(be, mb->model->layer_count, mb->model->sizes, mb->batch, mb->batch_x,
                             mb->batch_labels, 1, &mb->net));
     mb->net->regularization_rows = mb->total_rows;
-    if (participants_many(mb->parts) && !(mb->zeros = calloc(mb->n, sizeof *mb->zeros)))
-        return bpnn_fail_oom("a gradient of zeros");
+    if (!(mb->zeros = calloc(mb->n, sizeof *mb->zeros)))
+        return bpnn_fail_oom("optimizer state");
     BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->params));
     BPNN_TRY(be->ops->upload(be, view_at(mb->params, 0), mb->n, mb->model->params));
     BPNN_TRY(backend_alloc(be, BACKEND_REAL, mb->n, &mb->grad));
