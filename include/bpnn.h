@@ -52,6 +52,11 @@ typedef struct bpnn_dataset {
     int32_t *labels;
     int image_width; /* 0 when the data are not images */
     int image_height;
+    /* A share of a larger data set (bpnn_load_options.share_count, or
+     * bpnn_dataset_shard): the whole set's index of this share's first row and
+     * the whole set's rows. 0 and 0 for a whole data set. */
+    size_t share_first;
+    size_t share_of;
 } bpnn_dataset;
 
 /* data may be NULL. */
@@ -78,6 +83,13 @@ typedef struct bpnn_load_options {
     const char *mat_x;      /* MAT: variable names, "X" and "y" by default */
     const char *mat_y;
     char delimiter; /* CSV: ',', ';' or '\t'; 0 guesses it from the first line */
+    /* share_count > 1: keep only share share_index of the m rows (after
+     * `limit`), rows [index m / count, (index + 1) m / count), as one of
+     * `count` participants of a shared training does. IDX files are read from
+     * the share's first record on; CSV files are read twice (rows counted,
+     * then the share's parsed), so they cannot be pipes; MAT variables are
+     * read whole by matio, then cut. An empty share is BPNN_ERR_INVALID. */
+    int share_index, share_count;
 } bpnn_load_options;
 
 void bpnn_load_options_default(bpnn_load_options *options);
@@ -94,13 +106,15 @@ bpnn_status bpnn_load_data(const char *path, const char *labels_path,
                            const bpnn_load_options *options, bpnn_dataset *out);
 /* Moves round(fraction * rows) rows, chosen by a shuffle drawn from `seed`,
  * out of `data` into `validation` (both keep their rows' original order).
- * 0 < fraction < 1 and both parts non-empty, else BPNN_ERR_INVALID. */
+ * 0 < fraction < 1 and both parts non-empty, else BPNN_ERR_INVALID. On a
+ * share the shuffle is of the whole set's rows, so that the shares together
+ * hold out exactly the rows a split of the whole set would. */
 bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
                                bpnn_dataset *validation);
 /* Keeps share `index` of `count` of the rows: rows [index m / count,
  * (index + 1) m / count), the share of one participant of a training shared
- * among `count` (bpnn_train_options.reduce). BPNN_ERR_INVALID when the share
- * would be empty. */
+ * among `count` (bpnn_train_options.reduce), as the loaders' share options
+ * read it. BPNN_ERR_INVALID when the share would be empty. */
 bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count);
 /* BPNN_ERR_INVALID naming `source` and the row when a label is not in 0..classes-1. */
 bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source);
@@ -326,6 +340,23 @@ typedef struct bpnn_train_options {
 } bpnn_train_options;
 
 void bpnn_train_options_default(bpnn_train_options *options);
+
+/* A training shared among participants (the options' reduce, reduce_user,
+ * rank and ranks), each holding a share of the rows (bpnn_load_options'
+ * share, then bpnn_dataset_split on each share):
+ * - bpnn_normalize_fit_shared fits the statistics of all the participants'
+ *   rows together, the same on each (alone or with `shared` NULL, exactly
+ *   bpnn_normalize_fit);
+ * - bpnn_dataset_fingerprint gives the checkpoint identity of the whole data
+ *   set (bpnn_train_options.data_fingerprint): the CRC32 of all the shares'
+ *   rows in participant order, equal to the fingerprint of the same rows
+ *   held whole by one participant, so that a checkpoint resumes with any
+ *   number of participants.
+ * Every participant calls them together, like each of the training's sums. */
+bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind,
+                                      bpnn_dataset *data, const bpnn_train_options *shared);
+bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data, const bpnn_train_options *shared,
+                                     uint32_t *out);
 
 typedef struct bpnn_train_result {
     int iterations;          /* cg/lbfgs iterations; mini-batch: epochs run */

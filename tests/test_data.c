@@ -1354,6 +1354,120 @@ START_TEST(fashion_mnist_train_limit)
 }
 END_TEST
 
+/* ---- shares (one participant's rows of a shared training) -------------------- */
+
+/* Loads share r of `count` for every r and checks that together, in order,
+ * they are `whole`, each knowing where it starts. */
+static void assert_shares_make(const bpnn_dataset *whole, const char *path, const char *labels,
+                               const bpnn_load_options *base, int count)
+{
+    size_t at = 0;
+    for (int r = 0; r < count; r++) {
+        bpnn_load_options options = *base;
+        options.share_index = r;
+        options.share_count = count;
+        bpnn_dataset part;
+        ck_assert_msg(bpnn_load_data(path, labels, &options, &part) == BPNN_OK, "%s %d/%d: %s",
+                      path, r, count, bpnn_error_message());
+        ck_assert_uint_eq(part.share_first, at);
+        ck_assert_uint_eq(part.share_of, count > 1 ? whole->rows : 0);
+        ck_assert_uint_eq(part.rows, whole->rows * (size_t)(r + 1) / (size_t)count - at);
+        ck_assert_uint_eq(part.features, whole->features);
+        ck_assert(memcmp(part.x, whole->x + at * whole->features,
+                         part.rows * part.features * sizeof *part.x) == 0);
+        ck_assert((part.labels == NULL) == (whole->labels == NULL));
+        if (part.labels)
+            ck_assert(memcmp(part.labels, whole->labels + at, part.rows * sizeof *part.labels) ==
+                      0);
+        at += part.rows;
+        bpnn_dataset_free(&part);
+    }
+    ck_assert_uint_eq(at, whole->rows);
+}
+
+START_TEST(shares_make_the_whole)
+{
+    const char *dir = test_fixture_dir();
+    char *images = path_in(dir, "share-images"), *labels = path_in(dir, "share-labels");
+    char *csv = path_in(dir, "share.csv");
+    const char *text = "# a comment\n"
+                       "a,b,label\n"
+                       "0.5,2,1\n1,3,0\n# between rows\n2,4,1\n3,5,2\n4,6,0\n5,7,1\n6,8,2\n\n";
+    bpnn_load_options options;
+    bpnn_load_options_default(&options);
+    options.label_col = -1; /* CSV: the last column */
+    for (int gz = 0; gz <= 1; gz++) {
+        write_images(images, gz, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
+        write_labels(labels, gz, N_IMAGES, N_IMAGES);
+        if (gz)
+            write_gz(csv, text, strlen(text));
+        else
+            write_text(csv, text);
+        for (size_t limit = 0; limit <= 4; limit += 4) {
+            options.limit = limit;
+            bpnn_dataset whole;
+            ck_assert_int_eq(bpnn_load_data(images, labels, &options, &whole), BPNN_OK);
+            ck_assert_uint_eq(whole.share_of, 0);
+            for (int count = 1; count <= 4; count++)
+                assert_shares_make(&whole, images, labels, &options, count);
+            bpnn_dataset_free(&whole);
+            ck_assert_int_eq(bpnn_load_data(csv, NULL, &options, &whole), BPNN_OK);
+            ck_assert_uint_eq(whole.rows, limit ? limit : 7);
+            for (int count = 1; count <= 4; count++)
+                assert_shares_make(&whole, csv, NULL, &options, count);
+            bpnn_dataset_free(&whole);
+        }
+    }
+}
+END_TEST
+
+START_TEST(shares_refused)
+{
+    const char *dir = test_fixture_dir();
+    char *images = path_in(dir, "share-images"), *labels = path_in(dir, "share-labels");
+    bpnn_load_options options;
+    bpnn_load_options_default(&options);
+    options.share_count = 6; /* 5 images: share 0 would be empty */
+    bpnn_dataset data;
+    write_images(images, 0, 0x00000803, N_IMAGES, N_IMAGES * HEIGHT * WIDTH);
+    write_labels(labels, 0, N_IMAGES, N_IMAGES);
+    ck_assert_int_eq(bpnn_load_idx(images, labels, &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("too few rows to share");
+    assert_message_has("5 rows among 6 participants leave share 0 empty");
+    assert_empty(&data);
+    options.share_index = 6;
+    options.share_count = 3;
+    ck_assert_int_eq(bpnn_load_idx(images, labels, &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("share 6 of 3: no such share");
+    /* A raw file cut short within the last share: every share's reader
+     * finds it, not only the last's. */
+    write_images(images, 0, 0x00000803, N_IMAGES, 4 * HEIGHT * WIDTH);
+    options.share_count = 2;
+    options.share_index = 0;
+    ck_assert_int_eq(bpnn_load_idx(images, labels, &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated IDX file");
+    options.share_index = 1;
+    ck_assert_int_eq(bpnn_load_idx(images, NULL, &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("truncated IDX file");
+    assert_empty(&data);
+    /* a bad row in share 1 is share 1's error: share 0 never parses it */
+    char *csv = path_in(dir, "share-bad.csv");
+    write_text(csv, "1,2,0\n3,4,1\n5,x,0\n7,8,1\n");
+    options.share_index = 0;
+    ck_assert_int_eq(bpnn_load_csv(csv, &options, &data), BPNN_OK);
+    ck_assert_uint_eq(data.rows, 2);
+    bpnn_dataset_free(&data);
+    options.share_index = 1;
+    ck_assert_int_eq(bpnn_load_csv(csv, &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("share-bad.csv:3:2");
+    /* a pipe can be read once: its rows cannot be counted first */
+    options.share_index = 0;
+    ck_assert_int_eq(load_from_stdin("1,2,0\n3,4,1\n", &options, &data), BPNN_ERR_INVALID);
+    assert_message_has("cannot share CSV data read from a pipe: standard input");
+    assert_empty(&data);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *suite = suite_create("data");
@@ -1389,6 +1503,7 @@ static Suite *data_suite(void)
     tcase_add_test(csv, csv_limit);
     tcase_add_test(csv, csv_numbers_as_strtod);
     tcase_add_test(csv, csv_gzip_and_long_lines);
+    tcase_add_test(csv, shares_make_the_whole);
     suite_add_tcase(suite, csv);
 
     TCase *transforms = tcase_create("labels_and_normalization");
@@ -1410,6 +1525,7 @@ static Suite *data_suite(void)
     tcase_add_test(untrusted, fifo_sources);
     tcase_add_test(untrusted, stdin_source);
     tcase_add_test(untrusted, cli_stdin_and_delimiter);
+    tcase_add_test(untrusted, shares_refused);
     suite_add_tcase(suite, untrusted);
 
     TCase *real = tcase_create("fashion_mnist");

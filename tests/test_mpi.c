@@ -113,8 +113,9 @@ START_TEST(test_full_batch_ranks_follow_one_process)
 {
     write_csv("data.csv", 601); /* 3 ranks: shares of 200, 200 and 201 rows */
     const char *args = "--data data.csv --layers 8,9,4 --precision f64 --device cpu --max-iter 20";
-    const char *optimizers[] = {"cg", "lbfgs"};
-    for (int i = 0; i < 2; i++) {
+    /* z-score statistics are summed over the ranks' shares too */
+    const char *optimizers[] = {"cg", "lbfgs", "cg --normalize zscore"};
+    for (int i = 0; i < 3; i++) {
         char with[512];
         snprintf(with, sizeof with, "%s --optimizer %s", args, optimizers[i]);
         char *out, *err;
@@ -192,12 +193,14 @@ START_TEST(test_minibatch_ranks_close_to_one_process)
 }
 END_TEST
 
-/* A checkpoint of a 2-rank run resumes with 3 ranks and with one. */
+/* A checkpoint of a 2-rank run resumes with 3 ranks and with one: the
+ * ranks' shares, their validation parts and z-score statistics make the
+ * whole data set's fingerprint whatever their number. */
 START_TEST(test_resume_with_other_ranks)
 {
     write_csv("data.csv", 900);
     const char *args = "--data data.csv --layers 8,16,4 --optimizer momentum --batch 32 "
-                       "--lr-schedule constant --device cpu";
+                       "--lr-schedule constant --device cpu --normalize zscore --val-split 0.1";
     char with[1024];
     char *out, *err;
     snprintf(with, sizeof with, "%s --epochs 2 --checkpoint run.ckpt", args);
@@ -233,6 +236,28 @@ START_TEST(test_failing_rank_ends_the_job)
     int code = shell(command, &out, &err);
     ck_assert_int_ne(code, 0);
     ck_assert_msg(strstr(err, "bpnn-cl: rank 1 of 2: device memory too small"), "%s", tail(err));
+    ck_assert(time(NULL) - started < 30);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* Each rank reads its own share: a bad row in the last share is found by
+ * the last rank alone, which ends the job naming itself and the line. */
+START_TEST(test_bad_share_ends_the_job)
+{
+    write_csv("data.csv", 600);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.csv", dir);
+    FILE *f = fopen(path, "a");
+    fputs("1,0.5,x,0,0,0,0,0,0\n", f);
+    fclose(f);
+    time_t started = time(NULL);
+    char *out, *err;
+    int code = train(3, "--data data.csv --layers 8,16,4 --device cpu", &out, &err);
+    ck_assert_int_eq(code, 2);
+    ck_assert_msg(strstr(err, "rank 2 of 3: non-numeric cell: data.csv:601:3"), "%s", tail(err));
+    ck_assert_ptr_null(strstr(err, "rank 0 of 3: non-numeric"));
     ck_assert(time(NULL) - started < 30);
     free(out);
     free(err);
@@ -319,6 +344,7 @@ static Suite *mpi_suite(void)
     tcase_add_test(t, test_minibatch_ranks_close_to_one_process);
     tcase_add_test(t, test_resume_with_other_ranks);
     tcase_add_test(t, test_failing_rank_ends_the_job);
+    tcase_add_test(t, test_bad_share_ends_the_job);
     tcase_add_test(t, test_killed_rank_ends_the_job);
     suite_add_tcase(s, t);
     return s;

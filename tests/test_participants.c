@@ -203,6 +203,146 @@ START_TEST(test_minibatch_close_to_one_participant)
 }
 END_TEST
 
+/* What every participant does to its share before training: hold out its
+ * part of the validation rows, fingerprint both parts, fit the
+ * normalization with the others. */
+typedef struct preparation {
+    table *table;
+    int rank, count;
+    bpnn_dataset share, val;
+    bpnn_normalization kind;
+    uint32_t train_print, val_print;
+    double *shift, *scale;
+    bpnn_status status;
+} preparation;
+
+static bpnn_status prepare_sum(double *values, size_t count, void *user)
+{
+    preparation *me = user;
+    participant as = {.table = me->table, .rank = me->rank};
+    return sum_in_rank_order(values, count, &as);
+}
+
+static void *prepare_share(void *arg)
+{
+    preparation *me = arg;
+    static const int sizes[3] = {6, 7, 3};
+    bpnn_train_options o;
+    bpnn_train_options_default(&o);
+    o.reduce = prepare_sum;
+    o.reduce_user = me;
+    o.rank = me->rank;
+    o.ranks = me->count;
+    bpnn_model *model = NULL;
+    me->status = bpnn_dataset_split(&me->share, 0.2, 5, &me->val);
+    if (me->status == BPNN_OK)
+        me->status = bpnn_dataset_fingerprint(&me->share, &o, &me->train_print);
+    if (me->status == BPNN_OK)
+        me->status = bpnn_dataset_fingerprint(&me->val, &o, &me->val_print);
+    if (me->status == BPNN_OK)
+        me->status = bpnn_model_create(3, sizes, BPNN_F64, &model);
+    if (me->status == BPNN_OK)
+        me->status = bpnn_normalize_fit_shared(model, me->kind, &me->share, &o);
+    if (me->status == BPNN_OK) {
+        me->shift = malloc(6 * sizeof *me->shift);
+        me->scale = malloc(6 * sizeof *me->scale);
+        memcpy(me->shift, model->norm_shift, 6 * sizeof *me->shift);
+        memcpy(me->scale, model->norm_scale, 6 * sizeof *me->scale);
+    }
+    bpnn_model_free(model);
+    return NULL;
+}
+
+/* Rows [at, at + part->rows) of `whole` are those of `part`. */
+static void assert_rows_equal(const bpnn_dataset *whole, size_t at, const bpnn_dataset *part)
+{
+    ck_assert_uint_le(at + part->rows, whole->rows);
+    ck_assert(memcmp(whole->x + at * whole->features, part->x,
+                     part->rows * part->features * sizeof *part->x) == 0);
+    ck_assert(memcmp(whole->labels + at, part->labels, part->rows * sizeof *part->labels) == 0);
+}
+
+/* Shares split, fingerprinted and normalized together are the whole data set
+ * split, fingerprinted and normalized alone: the same rows held out, the same
+ * fingerprints (so a checkpoint resumes with another number of
+ * participants), min-max statistics equal and z-score ones to rounding. */
+START_TEST(test_shares_prepare_as_the_whole)
+{
+    static const int sizes[3] = {6, 7, 3};
+    bpnn_dataset data;
+    make_data(301, 6, 3, &data);
+    for (int kind = BPNN_NORMALIZE_ZSCORE; kind <= BPNN_NORMALIZE_MINMAX; kind++) {
+        bpnn_dataset whole, whole_val;
+        take_share(&data, 0, data.rows, &whole);
+        ck_assert_int_eq(bpnn_dataset_split(&whole, 0.2, 5, &whole_val), BPNN_OK);
+        uint32_t train_print, val_print;
+        ck_assert_int_eq(bpnn_dataset_fingerprint(&whole, NULL, &train_print), BPNN_OK);
+        ck_assert_int_eq(bpnn_dataset_fingerprint(&whole_val, NULL, &val_print), BPNN_OK);
+        bpnn_model *model;
+        ck_assert_int_eq(bpnn_model_create(3, sizes, BPNN_F64, &model), BPNN_OK);
+        ck_assert_int_eq(bpnn_normalize_fit(model, (bpnn_normalization)kind, &whole), BPNN_OK);
+        for (int count = 1; count <= 3; count++) {
+            table t = {.count = count};
+            pthread_barrier_init(&t.barrier, NULL, (unsigned)count);
+            preparation p[MAX_PARTICIPANTS];
+            pthread_t threads[MAX_PARTICIPANTS];
+            for (int r = 0; r < count; r++) {
+                p[r] = (preparation){
+                    .table = &t, .rank = r, .count = count, .kind = (bpnn_normalization)kind};
+                take_share(&data, 0, data.rows, &p[r].share);
+                ck_assert_int_eq(bpnn_dataset_shard(&p[r].share, r, count), BPNN_OK);
+                ck_assert_int_eq(pthread_create(&threads[r], NULL, prepare_share, &p[r]), 0);
+            }
+            for (int r = 0; r < count; r++)
+                pthread_join(threads[r], NULL);
+            size_t kept_at = 0, val_at = 0;
+            for (int r = 0; r < count; r++) {
+                ck_assert_msg(p[r].status == BPNN_OK, "%d of %d: %s", r, count,
+                              bpnn_error_message());
+                ck_assert_uint_eq(p[r].share.share_first, kept_at);
+                ck_assert_uint_eq(p[r].share.share_of, whole.rows);
+                ck_assert_uint_eq(p[r].val.share_first, val_at);
+                ck_assert_uint_eq(p[r].val.share_of, whole_val.rows);
+                ck_assert_uint_eq(p[r].train_print, train_print);
+                ck_assert_uint_eq(p[r].val_print, val_print);
+                for (int j = 0; j < 6; j++) {
+                    if (kind == BPNN_NORMALIZE_MINMAX) {
+                        ck_assert_double_eq(p[r].shift[j], model->norm_shift[j]);
+                        ck_assert_double_eq(p[r].scale[j], model->norm_scale[j]);
+                    } else {
+                        ck_assert_rel(p[r].shift[j], model->norm_shift[j], 1e-14);
+                        ck_assert_rel(p[r].scale[j], model->norm_scale[j], 1e-14);
+                    }
+                    ck_assert_double_eq(p[r].shift[j], p[0].shift[j]);
+                }
+                /* the held-out rows are the whole split's, in order (never
+                 * normalized here); the kept ones too (normalized alike
+                 * when the statistics are exact) */
+                assert_rows_equal(&whole_val, val_at, &p[r].val);
+                if (kind == BPNN_NORMALIZE_MINMAX)
+                    assert_rows_equal(&whole, kept_at, &p[r].share);
+                val_at += p[r].val.rows;
+                kept_at += p[r].share.rows;
+            }
+            ck_assert_uint_eq(kept_at, whole.rows);
+            ck_assert_uint_eq(val_at, whole_val.rows);
+            for (int r = 0; r < count; r++) {
+                free(p[r].shift);
+                free(p[r].scale);
+                bpnn_dataset_free(&p[r].share);
+                bpnn_dataset_free(&p[r].val);
+            }
+            pthread_barrier_destroy(&t.barrier);
+            free(t.sum);
+        }
+        bpnn_model_free(model);
+        bpnn_dataset_free(&whole);
+        bpnn_dataset_free(&whole_val);
+    }
+    bpnn_dataset_free(&data);
+}
+END_TEST
+
 static Suite *participants_suite(void)
 {
     Suite *s = suite_create("participants");
@@ -210,6 +350,7 @@ static Suite *participants_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_full_batch_follows_one_participant);
     tcase_add_test(t, test_minibatch_close_to_one_participant);
+    tcase_add_test(t, test_shares_prepare_as_the_whole);
     suite_add_tcase(s, t);
     return s;
 }

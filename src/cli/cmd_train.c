@@ -13,7 +13,6 @@
 #include "cli/ranks.h"
 #include "cli/same_file.h"
 #include "cli/train_progress.h"
-#include "io/checkpoint.h"
 #include "io/picture.h"
 #include "util/error.h"
 
@@ -411,9 +410,12 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
 }
 
 /* Completes --layers from the data, or checks the given sizes against it. */
-static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int is_fashion)
+/* `classes`: the largest label + 1 over all ranks' shares. */
+static bpnn_status resolve_layers(train_args *a, const bpnn_dataset *train, int is_fashion,
+                                  int classes)
 {
-    int classes = is_fashion ? 10 : bpnn_dataset_class_count(train);
+    if (is_fashion)
+        classes = 10;
     if (a->layer_count == 0 && classes > MAX_INFERRED_CLASSES)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "labels go up to %d: %s: if that many classes are meant, give them "
@@ -556,6 +558,10 @@ static bpnn_status load_validation(train_run *r)
     } else if (a->val_data_path) {
         bpnn_load_options options = a->data.load;
         options.limit = 0;
+        if (a->train.ranks > 1) { /* each rank measures its share */
+            options.share_index = a->train.rank;
+            options.share_count = a->train.ranks;
+        }
         BPNN_TRY(bpnn_load_data(a->val_data_path, a->val_labels_path, &options, &r->val));
         r->has_val = 1;
         BPNN_TRY(check_labelled_set(a, &r->val, &r->train, "validation", a->val_data_path,
@@ -626,27 +632,54 @@ static const char *rank_device(const char *spec, char *buffer, size_t size)
     return spec;
 }
 
-/* Under mpirun: this rank keeps its share of the training and validation
- * rows (after the split and the normalization statistics, which are the
- * whole set's) and sums with the others; checkpoints know the whole data by
- * its fingerprint. */
-static bpnn_status share_among_ranks(train_run *r)
+/* Under mpirun every rank reads its own share of the training rows (and of
+ * the validation rows), sums with the others, and fits the normalization on
+ * all of them together (bpnn_normalize_fit_shared). */
+static void join_ranks(train_run *r)
 {
-    int rank = cli_ranks_rank(), ranks = cli_ranks_count();
     bpnn_train_options *t = &r->args.train;
-    t->rank = rank;
-    t->ranks = ranks;
-    if (ranks < 2)
+    t->rank = cli_ranks_rank();
+    t->ranks = cli_ranks_count();
+    if (t->ranks > 1)
+        t->reduce = cli_ranks_sum;
+}
+
+/* The largest label + 1 over every rank's share: one network for all. */
+static bpnn_status class_count(const train_run *r, int *out)
+{
+    const bpnn_train_options *t = &r->args.train;
+    *out = bpnn_dataset_class_count(&r->train);
+    if (t->ranks < 2)
         return BPNN_OK;
-    t->reduce = cli_ranks_sum;
-    if (t->checkpoint_path || t->resume_path) {
-        t->data_fingerprint = checkpoint_data_crc(&r->train);
-        t->validation_fingerprint = r->has_val ? checkpoint_data_crc(&r->val) : 0;
-    }
-    BPNN_TRY(bpnn_dataset_shard(&r->train, rank, ranks));
+    double *all = calloc((size_t)t->ranks, sizeof *all);
+    if (!all)
+        return bpnn_fail_oom("the class count");
+    all[t->rank] = *out; /* the others' slots stay 0: the sum gathers */
+    bpnn_status status = cli_ranks_sum(all, (size_t)t->ranks, NULL);
+    for (int k = 0; status == BPNN_OK && k < t->ranks; k++)
+        if (all[k] > *out)
+            *out = (int)all[k];
+    free(all);
+    return status;
+}
+
+/* Checkpoints know the data by a fingerprint of the raw rows (before the
+ * normalization, whose statistics may differ in the last bit with another
+ * number of ranks), the same whatever the number of ranks. */
+static bpnn_status fingerprint_data(train_run *r)
+{
+    bpnn_train_options *t = &r->args.train;
+    if (!t->checkpoint_path && !t->resume_path)
+        return BPNN_OK;
+    BPNN_TRY(bpnn_dataset_fingerprint(&r->train, t, &t->data_fingerprint));
     if (r->has_val)
-        BPNN_TRY(bpnn_dataset_shard(&r->val, rank, ranks));
+        BPNN_TRY(bpnn_dataset_fingerprint(&r->val, t, &t->validation_fingerprint));
     return BPNN_OK;
+}
+
+static size_t whole_rows(const bpnn_dataset *data)
+{
+    return data->share_of ? data->share_of : data->rows;
 }
 
 static bpnn_status run(train_run *r, double started)
@@ -662,12 +695,20 @@ static bpnn_status run(train_run *r, double started)
     a->device.spec = rank_device(a->device.spec, device, sizeof device);
     /* Everything cheap is checked first: flags (parse), then the device. */
     BPNN_TRY(cli_open_device(&a->device, &r->device));
-    BPNN_TRY(cli_load_data(&a->data, "train", &r->train, &r->is_fashion));
+    join_ranks(r);
+    cli_data shared = a->data; /* the training rows: this rank's share */
+    if (a->train.ranks > 1) {
+        shared.load.share_index = a->train.rank;
+        shared.load.share_count = a->train.ranks;
+    }
+    BPNN_TRY(cli_load_data(&shared, "train", &r->train, &r->is_fashion));
     if (!r->train.labels)
         return bpnn_fail(BPNN_ERR_INVALID, "training data have no labels: %s", a->data.data_path);
     if (rank == 0) /* the test set is measured once, by rank 0 */
         BPNN_TRY(cli_load_test_data(&a->data, r->is_fashion, &r->test, &r->has_test));
-    BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion));
+    int classes;
+    BPNN_TRY(class_count(r, &classes));
+    BPNN_TRY(resolve_layers(a, &r->train, r->is_fashion, classes));
     if (r->has_test)
         BPNN_TRY(check_labelled_set(a, &r->test, &r->train, "test",
                                     a->data.test_data_path ? a->data.test_data_path
@@ -680,15 +721,15 @@ static bpnn_status run(train_run *r, double started)
     r->model->image_height = r->train.image_height;
     if (r->is_fashion)
         BPNN_TRY(bpnn_model_set_class_names(r->model, cli_fashion_mnist_classes));
-    BPNN_TRY(bpnn_normalize_fit(r->model, a->data.normalization, &r->train));
+    BPNN_TRY(fingerprint_data(r));
+    BPNN_TRY(bpnn_normalize_fit_shared(r->model, a->data.normalization, &r->train, &a->train));
     if (r->has_test)
         bpnn_normalize_apply(r->model, &r->test);
     if (r->has_val)
         bpnn_normalize_apply(r->model, &r->val);
     bpnn_init_random(r->model, a->seed);
-    r->total_rows = r->train.rows;
-    r->total_val_rows = r->has_val ? r->val.rows : 0;
-    BPNN_TRY(share_among_ranks(r));
+    r->total_rows = whole_rows(&r->train);
+    r->total_val_rows = r->has_val ? whole_rows(&r->val) : 0;
     /* Printed once the data are in, so that a bad request stays one line. */
     if (!a->quiet)
         print_plan(r);

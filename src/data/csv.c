@@ -240,6 +240,10 @@ typedef struct csv_table {
     double *x;
     int32_t *labels;
     size_t rows, capacity;
+    /* Of the data rows seen, those in [keep_first, keep_last) are parsed and
+     * kept; `counting` keeps none (a share's first pass). */
+    size_t seen, keep_first, keep_last;
+    int counting;
 } csv_table;
 
 static bpnn_status grow(csv_table *t)
@@ -408,7 +412,7 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
     int shaped = 0, have = 0;
     char *line = NULL;
     size_t length = 0;
-    while (opt->limit == 0 || t->rows < opt->limit) {
+    while (opt->limit == 0 || t->seen < opt->limit) {
         BPNN_TRY(next_line(r, &line, &length, &have));
         if (!have)
             break;
@@ -441,18 +445,81 @@ static bpnn_status load_csv(line_reader *r, const bpnn_load_options *opt, csv_ta
                 continue;
             }
         }
-        BPNN_TRY(parse_row(t, line, length, r->line));
+        if (t->seen >= t->keep_last)
+            break; /* the rest is other participants' */
+        if (!t->counting && t->seen >= t->keep_first)
+            BPNN_TRY(parse_row(t, line, length, r->line));
+        t->seen++;
     }
     if (!shaped)
         return bpnn_fail(BPNN_ERR_INVALID, "empty CSV file: %s", t->path);
-    if (t->rows == 0)
+    if (t->keep_last != SIZE_MAX)
+        return BPNN_OK; /* a share's second pass: the first checked the whole */
+    if (t->seen == 0)
         return bpnn_fail(BPNN_ERR_INVALID, "no data rows in CSV file: %s: only a header (line %zu)",
                          t->path, header_line);
-    if (opt->limit > t->rows)
+    if (opt->limit > t->seen)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "limit exceeds the data: %s: %zu rows requested, the file holds %zu",
-                         t->path, opt->limit, t->rows);
+                         t->path, opt->limit, t->seen);
     return BPNN_OK;
+}
+
+/* Reads the rows of `source` that `t` (its keep range or counting set)
+ * asks for. */
+static bpnn_status read_table(data_source *source, const bpnn_load_options *opt, csv_table *t)
+{
+    t->path = source->name;
+    t->label_offset = opt->label_offset;
+    /* The buffer need not be larger than the file (+ 2: EOF seen, and the
+     * terminating NUL). */
+    uint64_t bound = data_source_bound(source);
+    size_t capacity = 2 * CSV_BLOCK;
+    if (bound < capacity - 2)
+        capacity = (size_t)bound + 2;
+    line_reader reader = {.source = source, .capacity = capacity};
+    reader.buffer = malloc(reader.capacity);
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    bpnn_status status;
+    if (!reader.buffer || !c_locale) {
+        status = bpnn_fail_oom("reading CSV");
+    } else {
+        /* strtod follows the thread's locale: "0.5" must not depend on LANG. */
+        locale_t previous = uselocale(c_locale);
+        status = load_csv(&reader, opt, t);
+        uselocale(previous);
+    }
+    if (c_locale)
+        freelocale(c_locale);
+    free(reader.buffer);
+    if (status != BPNN_OK) {
+        free(t->x);
+        free(t->labels);
+        t->x = NULL;
+        t->labels = NULL;
+    }
+    return status;
+}
+
+/* A share: the rows counted first, then the file opened again and the
+ * share's rows parsed (the rest of the file is not read). */
+static bpnn_status read_share(data_source *source, const bpnn_load_options *opt, csv_table *table)
+{
+    if (!source->regular)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "cannot share CSV data read from a pipe: %s: each participant reads the "
+                         "file for its share; name a file",
+                         source->name);
+    csv_table count = {.counting = 1, .keep_last = SIZE_MAX};
+    BPNN_TRY(read_table(source, opt, &count));
+    BPNN_TRY(data_share_range(count.seen, opt->share_index, opt->share_count, source->name,
+                              &table->keep_first, &table->keep_last));
+    data_source again;
+    BPNN_TRY(data_source_open(source->path, "CSV data", &again));
+    bpnn_status status = read_table(&again, opt, table);
+    data_source_close(&again);
+    table->seen = count.seen;
+    return status;
 }
 
 bpnn_status data_load_csv_source(data_source *source, const bpnn_load_options *options,
@@ -469,33 +536,9 @@ bpnn_status data_load_csv_source(data_source *source, const bpnn_load_options *o
                          "bad CSV delimiter 0x%02X: %s: a comma, a semicolon, a tab, or 0 to "
                          "guess it from the first line",
                          (unsigned char)opt.delimiter, source->name);
-    /* The buffer need not be larger than the file (+ 2: EOF seen, and the
-     * terminating NUL). */
-    uint64_t bound = data_source_bound(source);
-    size_t capacity = 2 * CSV_BLOCK;
-    if (bound < capacity - 2)
-        capacity = (size_t)bound + 2;
-    line_reader reader = {.source = source, .capacity = capacity};
-    csv_table table = {.path = source->name, .label_offset = opt.label_offset};
-    reader.buffer = malloc(reader.capacity);
-    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    bpnn_status status;
-    if (!reader.buffer || !c_locale) {
-        status = bpnn_fail_oom("reading CSV");
-    } else {
-        /* strtod follows the thread's locale: "0.5" must not depend on LANG. */
-        locale_t previous = uselocale(c_locale);
-        status = load_csv(&reader, &opt, &table);
-        uselocale(previous);
-    }
-    if (c_locale)
-        freelocale(c_locale);
-    free(reader.buffer);
-    if (status != BPNN_OK) {
-        free(table.x);
-        free(table.labels);
-        return status;
-    }
+    csv_table table = {.keep_last = SIZE_MAX};
+    int shared = opt.share_count > 1;
+    BPNN_TRY(shared ? read_share(source, &opt, &table) : read_table(source, &opt, &table));
     /* Give back what the doubling over-allocated. */
     double *x = realloc(table.x, table.rows * table.features * sizeof *x);
     out->x = x ? x : table.x;
@@ -505,6 +548,10 @@ bpnn_status data_load_csv_source(data_source *source, const bpnn_load_options *o
     }
     out->rows = table.rows;
     out->features = table.features;
+    if (shared) {
+        out->share_first = table.keep_first;
+        out->share_of = table.seen;
+    }
     return BPNN_OK;
 }
 

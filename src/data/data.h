@@ -45,7 +45,20 @@ bpnn_status data_source_read(data_source *s, void *buffer, size_t size, size_t *
  * readers grow their buffers as data arrive). */
 uint64_t data_source_bound(const data_source *s);
 
+/* Passes over `size` decoded bytes (a share's earlier rows): a seek in a raw
+ * regular file, reading and dropping them otherwise. Fewer at the end of the
+ * data (*got says how many). */
+bpnn_status data_source_skip(data_source *s, uint64_t size, uint64_t *got);
+
 void data_source_close(data_source *s);
+
+/* Rows [*first, *last) of `rows`, share `index` of `count`
+ * (bpnn_load_options); an empty share is BPNN_ERR_INVALID naming `name`. */
+bpnn_status data_share_range(size_t rows, int index, int count, const char *name, size_t *first,
+                             size_t *last);
+
+/* Keeps share `index` of `count` of a whole data set's rows in place. */
+bpnn_status data_keep_share(bpnn_dataset *data, int index, int count, const char *name);
 
 /* Options or, when NULL, the defaults. */
 bpnn_load_options data_options(const bpnn_load_options *options);

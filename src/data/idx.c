@@ -16,6 +16,7 @@ enum { IDX_UBYTE = 0x08, IDX_BLOCK = 1 << 20, IDX_HELPED_BLOCK = 1 << 16 };
 typedef struct idx_file {
     data_source *source;
     uint32_t dims[3];
+    size_t first; /* the record read first: a share's first row, else 0 */
 } idx_file;
 
 static const char *idx_type_name(unsigned type)
@@ -111,7 +112,19 @@ static int convert_pixels(void *arg)
     return 0;
 }
 
-/* Reads `count` images of `features` pixels into data->x (allocated here).
+/* Passes over the records before idx->first (of `record_size` bytes). */
+static bpnn_status skip_records(idx_file *idx, size_t record_size, const char *noun)
+{
+    uint64_t want = (uint64_t)idx->first * record_size, got = 0;
+    BPNN_TRY(data_source_skip(idx->source, want, &got));
+    if (got < want)
+        return bpnn_fail(BPNN_ERR_INVALID, "truncated IDX file: %s: %" PRIu64 " of %" PRIu32 " %s",
+                         idx->source->name, got / record_size, idx->dims[0], noun);
+    return BPNN_OK;
+}
+
+/* Reads `count` images of `features` pixels into data->x (allocated here),
+ * from image idx->first on.
  * Inflating and converting (which first touches the fresh pages of the
  * output) take about as long each, so they overlap: block k is converted on
  * a helper thread while block k + 1 is read. */
@@ -125,7 +138,8 @@ static bpnn_status read_images(idx_file *idx, size_t count, size_t features, bpn
         return bpnn_fail(BPNN_ERR_INVALID,
                          "IDX images too large for this machine: %s: %zu images of %zu pixels",
                          source->name, count, features);
-    BPNN_TRY(idx_check_size(idx, count, features, "images"));
+    BPNN_TRY(idx_check_size(idx, idx->first + count, features, "images"));
+    BPNN_TRY(skip_records(idx, features, "images"));
     /* A raw file has been measured against the header; gzip and pipes are
      * not trusted with memory: their rows grow as they are read, so a
      * truncated stream is reported as such, not as out of memory. */
@@ -179,8 +193,9 @@ static bpnn_status read_images(idx_file *idx, size_t count, size_t features, bpn
         if (helped)
             thrd_join(helper, NULL);
         if (!complete) {
-            status = bpnn_fail(BPNN_ERR_INVALID, "truncated IDX file: %s: %zu of %zu images",
-                               source->name, done + got / features, (size_t)idx->dims[0]);
+            status =
+                bpnn_fail(BPNN_ERR_INVALID, "truncated IDX file: %s: %zu of %zu images",
+                          source->name, idx->first + done + got / features, (size_t)idx->dims[0]);
             break;
         }
         done += rows;
@@ -205,7 +220,8 @@ done:
 static bpnn_status read_labels(idx_file *idx, size_t count, int offset, bpnn_dataset *data)
 {
     data_source *source = idx->source;
-    BPNN_TRY(idx_check_size(idx, count, 1, "labels"));
+    BPNN_TRY(idx_check_size(idx, idx->first + count, 1, "labels"));
+    BPNN_TRY(skip_records(idx, 1, "labels"));
     size_t block_size = count < IDX_BLOCK ? count : IDX_BLOCK;
     int32_t *labels = malloc(count * sizeof *labels);
     unsigned char *block = malloc(block_size);
@@ -226,17 +242,17 @@ static bpnn_status read_labels(idx_file *idx, size_t count, int offset, bpnn_dat
                 status = bpnn_fail(BPNN_ERR_INVALID,
                                    "negative class: %s: record %zu has label %d, below the label "
                                    "offset %d",
-                                   source->name, done + i + 1, block[i], offset);
+                                   source->name, idx->first + done + i + 1, block[i], offset);
             else if (cls > INT32_MAX)
                 status = bpnn_fail(BPNN_ERR_INVALID,
                                    "class too large: %s: record %zu has label %d, "
                                    "label offset %d",
-                                   source->name, done + i + 1, block[i], offset);
+                                   source->name, idx->first + done + i + 1, block[i], offset);
             labels[done + i] = (int32_t)cls;
         }
         if (status == BPNN_OK && got < want)
             status = bpnn_fail(BPNN_ERR_INVALID, "truncated IDX file: %s: %zu of %zu labels",
-                               source->name, done + got, (size_t)idx->dims[0]);
+                               source->name, idx->first + done + got, (size_t)idx->dims[0]);
         done += got;
     }
     free(block);
@@ -295,6 +311,21 @@ static bpnn_status load_idx(data_source *images_source, const char *labels_path,
         }
         rows = opt.limit;
     }
+    size_t whole = rows, first = 0;
+    if (opt.share_count > 1) {
+        size_t last;
+        if ((status = data_share_range(rows, opt.share_index, opt.share_count, images_name, &first,
+                                       &last)) != BPNN_OK)
+            goto done;
+        rows = last - first;
+        images.first = labels.first = first;
+        /* Every share's reader measures the whole against the file, so
+         * that a raw file cut short fails on every participant alike. */
+        if ((status = idx_check_size(&images, whole, (size_t)height * width, "images")) !=
+                BPNN_OK ||
+            (labels_path && (status = idx_check_size(&labels, whole, 1, "labels")) != BPNN_OK))
+            goto done;
+    }
     size_t features = (size_t)height * width;
     if ((status = read_images(&images, rows, features, out)) != BPNN_OK)
         goto done;
@@ -304,6 +335,10 @@ static bpnn_status load_idx(data_source *images_source, const char *labels_path,
     out->features = features;
     out->image_width = (int)width;
     out->image_height = (int)height;
+    if (opt.share_count > 1) {
+        out->share_first = first;
+        out->share_of = whole;
+    }
 done:
     data_source_close(&labels_source);
     if (status != BPNN_OK)

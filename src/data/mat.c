@@ -1031,6 +1031,9 @@ static bpnn_status load_mat(const char *open_path, const char *path,
         out->rows = rows;
         out->features = x->dims[1];
     }
+    /* matio reads a variable whole: a share is cut from it. */
+    if (status == BPNN_OK && opt.share_count > 1)
+        status = data_keep_share(out, opt.share_index, opt.share_count, path);
     Mat_VarFree(x);
     Mat_VarFree(y);
     Mat_Close(mat);

@@ -7,30 +7,82 @@
 #include "bpnn.h"
 #include "util/error.h"
 
-/* shift = mean, scale = population standard deviation. A constant column
- * (min == max) gets its value as shift and scale 1, so it becomes exactly 0:
- * the mean of equal values need not round back to the value itself. */
-static void fit_zscore(const bpnn_dataset *data, double *shift, double *scale, double *low,
-                       double *high)
+/* A training shared among participants: each holds a share of the rows,
+ * and the statistics are those of all of them, the same on each. Sums are
+ * completed by the caller's reduction; extremes are gathered through it (each
+ * participant fills its own slots, the others stay 0, so that the sum is
+ * exact), then taken in participant order. Alone, nothing is exchanged and
+ * the statistics are computed exactly as over one data set. */
+typedef struct sharing {
+    bpnn_reduce_fn reduce; /* NULL: alone */
+    void *user;
+    int rank, ranks;
+} sharing;
+
+static bpnn_status sum_over(const sharing *with, double *values, size_t count)
+{
+    return with->reduce ? with->reduce(values, count, with->user) : BPNN_OK;
+}
+
+/* low[j] = the least and high[j] the largest of every participant's. */
+static bpnn_status extremes_over(const sharing *with, double *low, double *high, size_t n)
+{
+    if (!with->reduce)
+        return BPNN_OK;
+    size_t slots = (size_t)with->ranks * 2 * n;
+    double *all = calloc(slots, sizeof *all);
+    if (!all)
+        return bpnn_fail_oom("normalization statistics");
+    memcpy(all + (size_t)with->rank * 2 * n, low, n * sizeof *low);
+    memcpy(all + (size_t)with->rank * 2 * n + n, high, n * sizeof *high);
+    bpnn_status status = sum_over(with, all, slots);
+    for (int r = 0; status == BPNN_OK && r < with->ranks; r++)
+        for (size_t j = 0; j < n; j++) {
+            low[j] = r ? fmin(low[j], all[(size_t)r * 2 * n + j]) : all[j];
+            high[j] = r ? fmax(high[j], all[(size_t)r * 2 * n + n + j]) : all[n + j];
+        }
+    free(all);
+    return status;
+}
+
+static void local_extremes(const bpnn_dataset *data, double *low, double *high)
 {
     size_t n = data->features;
-    for (size_t j = 0; j < n; j++) {
-        shift[j] = 0;
+    for (size_t j = 0; j < n; j++)
         low[j] = high[j] = data->x[j];
-    }
     for (size_t i = 0; i < data->rows; i++) {
         const double *row = data->x + i * n;
         for (size_t j = 0; j < n; j++) {
-            shift[j] += row[j];
             low[j] = fmin(low[j], row[j]);
             high[j] = fmax(high[j], row[j]);
         }
     }
+}
+
+/* shift = mean, scale = population standard deviation. A constant column
+ * (min == max) gets its value as shift and scale 1, so it becomes exactly 0:
+ * the mean of equal values need not round back to the value itself.
+ * `sums` holds n + 1 values. */
+static bpnn_status fit_zscore(const bpnn_dataset *data, const sharing *with, double *shift,
+                              double *scale, double *low, double *high, double *sums)
+{
+    size_t n = data->features;
+    local_extremes(data, low, high);
+    BPNN_TRY(extremes_over(with, low, high, n));
+    for (size_t j = 0; j < n; j++)
+        sums[j] = 0;
+    sums[n] = (double)data->rows;
+    for (size_t i = 0; i < data->rows; i++) {
+        const double *row = data->x + i * n;
+        for (size_t j = 0; j < n; j++)
+            sums[j] += row[j];
+    }
+    BPNN_TRY(sum_over(with, sums, n + 1));
+    double rows = sums[n];
     for (size_t j = 0; j < n; j++) {
-        shift[j] /= (double)data->rows;
         /* The mean of values within [low, high] stays within them. */
-        shift[j] = fmin(fmax(shift[j], low[j]), high[j]);
-        scale[j] = 0;
+        shift[j] = fmin(fmax(sums[j] / rows, low[j]), high[j]);
+        sums[j] = 0;
     }
     /* Second pass over deviations divided by the largest one: neither the
      * squares of large values overflow nor those of tiny ones underflow. */
@@ -42,36 +94,50 @@ static void fit_zscore(const bpnn_dataset *data, double *shift, double *scale, d
         const double *row = data->x + i * n;
         for (size_t j = 0; j < n; j++) {
             double d = (row[j] - shift[j]) * low[j];
-            scale[j] += d * d;
+            sums[j] += d * d;
         }
     }
+    BPNN_TRY(sum_over(with, sums, n));
     for (size_t j = 0; j < n; j++) {
         /* high == 0: a constant column, only centred. */
-        double deviation = high[j] * sqrt(scale[j] / (double)data->rows);
+        double deviation = high[j] * sqrt(sums[j] / rows);
         scale[j] = deviation > 0 && isfinite(deviation) ? deviation : 1;
     }
+    return BPNN_OK;
 }
 
-static void fit_minmax(const bpnn_dataset *data, double *shift, double *scale)
+static bpnn_status fit_minmax(const bpnn_dataset *data, const sharing *with, double *shift,
+                              double *scale)
 {
     size_t n = data->features;
-    for (size_t j = 0; j < n; j++)
-        shift[j] = scale[j] = data->x[j]; /* scale holds the maximum first */
-    for (size_t i = 0; i < data->rows; i++) {
-        const double *row = data->x + i * n;
-        for (size_t j = 0; j < n; j++) {
-            shift[j] = fmin(shift[j], row[j]);
-            scale[j] = fmax(scale[j], row[j]);
-        }
-    }
+    local_extremes(data, shift, scale); /* scale holds the maximum first */
+    BPNN_TRY(extremes_over(with, shift, scale, n));
     for (size_t j = 0; j < n; j++) {
         double range = scale[j] - shift[j];
         scale[j] = range > 0 && isfinite(range) ? range : 1;
     }
+    return BPNN_OK;
 }
 
 bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_dataset *data)
 {
+    return bpnn_normalize_fit_shared(model, kind, data, NULL);
+}
+
+bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind,
+                                      bpnn_dataset *data, const bpnn_train_options *shared)
+{
+    if (!model)
+        return bpnn_fail_null("bpnn_normalize_fit", "model");
+    if (!data)
+        return bpnn_fail_null("bpnn_normalize_fit", "data");
+    sharing with = {0};
+    if (shared && shared->reduce && shared->ranks > 1) {
+        if (shared->rank < 0 || shared->rank >= shared->ranks)
+            return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant",
+                             shared->rank, shared->ranks);
+        with = (sharing){shared->reduce, shared->reduce_user, shared->rank, shared->ranks};
+    }
     if (kind == BPNN_NORMALIZE_NONE) {
         free(model->norm_shift);
         free(model->norm_scale);
@@ -92,21 +158,21 @@ bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_
     size_t n = data->features;
     double *shift = malloc(n * sizeof *shift);
     double *scale = malloc(n * sizeof *scale);
-    double *low = kind == BPNN_NORMALIZE_ZSCORE ? malloc(n * sizeof *low) : NULL;
-    double *high = kind == BPNN_NORMALIZE_ZSCORE ? malloc(n * sizeof *high) : NULL;
-    if (!shift || !scale || (kind == BPNN_NORMALIZE_ZSCORE && (!low || !high))) {
+    /* zscore's work space: extremes, and n + 1 sums */
+    double *work = kind == BPNN_NORMALIZE_ZSCORE ? malloc((3 * n + 1) * sizeof *work) : NULL;
+    bpnn_status status = shift && scale && (kind != BPNN_NORMALIZE_ZSCORE || work)
+                             ? BPNN_OK
+                             : bpnn_fail_oom("normalization statistics");
+    if (status == BPNN_OK)
+        status = kind == BPNN_NORMALIZE_ZSCORE
+                     ? fit_zscore(data, &with, shift, scale, work, work + n, work + 2 * n)
+                     : fit_minmax(data, &with, shift, scale);
+    free(work);
+    if (status != BPNN_OK) {
         free(shift);
         free(scale);
-        free(low);
-        free(high);
-        return bpnn_fail_oom("normalization statistics");
+        return status;
     }
-    if (kind == BPNN_NORMALIZE_ZSCORE)
-        fit_zscore(data, shift, scale, low, high);
-    else
-        fit_minmax(data, shift, scale);
-    free(low);
-    free(high);
     free(model->norm_shift);
     free(model->norm_scale);
     model->norm_shift = shift;

@@ -140,6 +140,41 @@ uint64_t data_source_bound(const data_source *s)
     return most > s->consumed ? most - s->consumed : 0;
 }
 
+bpnn_status data_source_skip(data_source *s, uint64_t size, uint64_t *got)
+{
+    *got = 0;
+    size_t from_head = s->head_size - s->head_used;
+    if (from_head > size)
+        from_head = (size_t)size;
+    s->head_used += from_head;
+    s->consumed += from_head;
+    *got = from_head;
+    uint64_t rest = size - from_head;
+    if (rest == 0 || s->head_size < sizeof s->head)
+        return BPNN_OK;
+    if (s->regular && !s->compressed) {
+        /* Never past the end, so that a truncated file still reads short. */
+        uint64_t left = s->length > s->consumed ? s->length - s->consumed : 0;
+        uint64_t step = rest < left ? rest : left;
+        if (step > 0 && gzseek(s->file, (z_off_t)step, SEEK_CUR) < 0)
+            return bpnn_fail(BPNN_ERR_RUNTIME, "cannot seek in %s: %s", s->name, strerror(errno));
+        s->consumed += step;
+        *got += step;
+        return BPNN_OK;
+    }
+    unsigned char dropped[1 << 14];
+    while (rest > 0) {
+        size_t want = rest < sizeof dropped ? (size_t)rest : sizeof dropped, n = 0;
+        BPNN_TRY(zlib_read(s, dropped, want, &n));
+        s->consumed += n;
+        *got += n;
+        rest -= n;
+        if (n < want)
+            break;
+    }
+    return BPNN_OK;
+}
+
 void data_source_close(data_source *s)
 {
     if (s->file)

@@ -1,12 +1,29 @@
 /* split.c — a validation set held out of the training rows after a shuffle
  * drawn from the run's seed (its own stream of it, random.h), so that the
- * same seed holds out the same rows on every device and in a resumed run. */
+ * same seed holds out the same rows on every device, in a resumed run and
+ * whatever the number of participants sharing the data. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bpnn.h"
 #include "core/random.h"
+#include "data/data.h"
 #include "util/error.h"
+
+bpnn_status data_share_range(size_t rows, int index, int count, const char *name, size_t *first,
+                             size_t *last)
+{
+    if (count < 1 || index < 0 || index >= count)
+        return bpnn_fail(BPNN_ERR_INVALID, "share %d of %d: no such share", index, count);
+    *first = rows * (size_t)index / (size_t)count;
+    *last = rows * (size_t)(index + 1) / (size_t)count;
+    if (*first == *last)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "too few rows to share: %s: %zu rows among %d participants leave share "
+                         "%d empty",
+                         name, rows, count, index);
+    return BPNN_OK;
+}
 
 /* Copies the rows where pick[i] == want, in their original order. */
 static bpnn_status copy_rows(const bpnn_dataset *data, const unsigned char *pick,
@@ -35,6 +52,25 @@ static bpnn_status copy_rows(const bpnn_dataset *data, const unsigned char *pick
     return BPNN_OK;
 }
 
+/* pick[i] = 1 for the rows of `data` held out: the first `held` of a
+ * permutation of the whole set's rows. Returns how many of them are here. */
+static size_t pick_held_out(const bpnn_dataset *data, size_t whole, size_t held, uint64_t seed,
+                            int32_t *order, unsigned char *pick)
+{
+    xoshiro256 g;
+    xoshiro256_seed_stream(&g, seed, RANDOM_STREAM_VALIDATION);
+    xoshiro256_permutation(&g, whole, order);
+    size_t here = 0;
+    for (size_t i = 0; i < held; i++) {
+        size_t row = (size_t)order[i];
+        if (row >= data->share_first && row - data->share_first < data->rows) {
+            pick[row - data->share_first] = 1;
+            here++;
+        }
+    }
+    return here;
+}
+
 bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
                                bpnn_dataset *validation)
 {
@@ -46,27 +82,43 @@ bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t see
     if (!(fraction > 0 && fraction < 1))
         return bpnn_fail(BPNN_ERR_INVALID, "--val-split %g: expected a fraction in (0, 1)",
                          fraction);
-    size_t held = (size_t)(fraction * (double)data->rows + 0.5);
-    if (held == 0 || held >= data->rows)
+    size_t whole = data->share_of ? data->share_of : data->rows;
+    size_t held = (size_t)(fraction * (double)whole + 0.5);
+    if (held == 0 || held >= whole)
         return bpnn_fail(BPNN_ERR_INVALID,
                          "--val-split %g of %zu rows holds out %zu: each side needs at least "
                          "one row",
-                         fraction, data->rows, held);
-    int32_t *order = malloc(data->rows * sizeof *order);
+                         fraction, whole, held);
+    int32_t *order = malloc(whole * sizeof *order);
     unsigned char *pick = calloc(data->rows, 1);
     bpnn_dataset kept = {0};
     bpnn_status status = order && pick ? BPNN_OK : bpnn_fail_oom("the validation split");
+    size_t here = 0;
     if (status == BPNN_OK) {
-        xoshiro256 g;
-        xoshiro256_seed_stream(&g, seed, RANDOM_STREAM_VALIDATION);
-        xoshiro256_permutation(&g, data->rows, order);
-        for (size_t i = 0; i < held; i++)
-            pick[order[i]] = 1;
-        status = copy_rows(data, pick, 1, held, validation);
+        here = pick_held_out(data, whole, held, seed, order, pick);
+        if (here == 0 || here == data->rows)
+            status = bpnn_fail(BPNN_ERR_INVALID,
+                               "--val-split %g: share %zu..%zu of %zu rows holds %s of the "
+                               "validation rows: use fewer participants or another split",
+                               fraction, data->share_first + 1, data->share_first + data->rows,
+                               whole, here == 0 ? "none" : "only");
     }
     if (status == BPNN_OK)
-        status = copy_rows(data, pick, 0, data->rows - held, &kept);
+        status = copy_rows(data, pick, 1, here, validation);
+    if (status == BPNN_OK)
+        status = copy_rows(data, pick, 0, data->rows - here, &kept);
     if (status == BPNN_OK) {
+        /* The parts of a share are shares of the whole set's parts: the rows
+         * of the earlier shares' parts come first. */
+        if (data->share_of) {
+            size_t earlier_held = 0;
+            for (size_t i = 0; i < held; i++)
+                earlier_held += (size_t)order[i] < data->share_first;
+            validation->share_first = earlier_held;
+            validation->share_of = held;
+            kept.share_first = data->share_first - earlier_held;
+            kept.share_of = whole - held;
+        }
         bpnn_dataset_free(data);
         *data = kept;
     } else {
@@ -77,27 +129,30 @@ bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t see
     return status;
 }
 
-bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count)
+bpnn_status data_keep_share(bpnn_dataset *data, int index, int count, const char *name)
 {
-    if (!data)
-        return bpnn_fail_null("bpnn_dataset_shard", "data");
-    if (count < 1 || index < 0 || index >= count)
-        return bpnn_fail(BPNN_ERR_INVALID, "share %d of %d: no such share", index, count);
-    size_t first = data->rows * (size_t)index / (size_t)count;
-    size_t last = data->rows * (size_t)(index + 1) / (size_t)count;
-    if (first == last)
-        return bpnn_fail(BPNN_ERR_INVALID,
-                         "too few rows to share: %zu rows among %d participants leave share %d "
-                         "empty",
-                         data->rows, count, index);
+    if (data->share_of)
+        return bpnn_fail(BPNN_ERR_INVALID, "share %d of %d: %s: the data are a share already",
+                         index, count, name);
+    size_t first, last;
+    BPNN_TRY(data_share_range(data->rows, index, count, name, &first, &last));
     size_t rows = last - first;
     /* moved to the front in place, then the rest let go */
     memmove(data->x, data->x + first * data->features, rows * data->features * sizeof *data->x);
     if (data->labels)
         memmove(data->labels, data->labels + first, rows * sizeof *data->labels);
+    data->share_first = first;
+    data->share_of = data->rows;
     data->rows = rows;
     double *x = realloc(data->x, rows * data->features * sizeof *x);
     if (x)
         data->x = x;
     return BPNN_OK;
+}
+
+bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count)
+{
+    if (!data)
+        return bpnn_fail_null("bpnn_dataset_shard", "data");
+    return data_keep_share(data, index, count, "the data");
 }

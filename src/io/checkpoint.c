@@ -596,19 +596,98 @@ static unsigned char *crc_room(crc_stream *s, size_t n)
 
 /* The bytes hashed are those of an encoding fixed like the file layouts
  * (little-endian, doubles by their bits), so a fingerprint means the same on
- * every host. */
-uint32_t checkpoint_data_crc(const bpnn_dataset *data)
+ * every host: the rows and the features (8 bytes each), every value, whether
+ * there are labels (4 bytes), every label. A share hashes its values and its
+ * labels apart (data_piece); CRC32's combination puts the pieces of all
+ * shares together into the CRC of the whole set's bytes. */
+typedef struct data_piece {
+    uint32_t values_crc, labels_crc;
+    uint64_t values_bytes, labels_bytes;
+} data_piece;
+
+static data_piece piece_of(const bpnn_dataset *data)
 {
     crc_stream s = {.crc = crc32_z(0L, Z_NULL, 0), .used = 0};
-    put_u64(crc_room(&s, 8), (uint64_t)data->rows);
-    put_u64(crc_room(&s, 8), (uint64_t)data->features);
     size_t values = data->rows * data->features;
     for (size_t i = 0; i < values; i++)
         put_f64(crc_room(&s, 8), data->x[i]);
-    put_u32(crc_room(&s, 4), data->labels ? 1u : 0u);
+    crc_flush(&s);
+    data_piece p = {.values_crc = (uint32_t)s.crc, .values_bytes = 8 * (uint64_t)values};
+    s.crc = crc32_z(0L, Z_NULL, 0);
     if (data->labels)
         for (size_t i = 0; i < data->rows; i++)
             put_u32(crc_room(&s, 4), (uint32_t)data->labels[i]);
     crc_flush(&s);
-    return (uint32_t)s.crc;
+    p.labels_crc = (uint32_t)s.crc;
+    p.labels_bytes = data->labels ? 4 * (uint64_t)data->rows : 0;
+    return p;
+}
+
+static uint32_t combine_pieces(uint64_t rows, uint64_t features, int has_labels,
+                               const data_piece *pieces, int count)
+{
+    unsigned char head[16], flag[4];
+    put_u64(head, rows);
+    put_u64(head + 8, features);
+    put_u32(flag, has_labels ? 1u : 0u);
+    uLong crc = crc32_z(crc32_z(0L, Z_NULL, 0), head, sizeof head);
+    for (int i = 0; i < count; i++)
+        crc = crc32_combine64(crc, pieces[i].values_crc, (z_off64_t)pieces[i].values_bytes);
+    crc = crc32_z(crc, flag, sizeof flag);
+    for (int i = 0; i < count; i++)
+        crc = crc32_combine64(crc, pieces[i].labels_crc, (z_off64_t)pieces[i].labels_bytes);
+    return (uint32_t)crc;
+}
+
+uint32_t checkpoint_data_crc(const bpnn_dataset *data)
+{
+    data_piece piece = piece_of(data);
+    return combine_pieces(data->rows, data->features, data->labels != NULL, &piece, 1);
+}
+
+bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data, const bpnn_train_options *shared,
+                                     uint32_t *out)
+{
+    if (!data)
+        return bpnn_fail_null("bpnn_dataset_fingerprint", "data");
+    if (!out)
+        return bpnn_fail_null("bpnn_dataset_fingerprint", "out");
+    if (!shared || !shared->reduce || shared->ranks < 2) {
+        *out = checkpoint_data_crc(data);
+        return BPNN_OK;
+    }
+    int ranks = shared->ranks, rank = shared->rank;
+    if (rank < 0 || rank >= ranks)
+        return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant", rank,
+                         ranks);
+    /* Each participant fills its slots, the others' stay 0: the sum gathers
+     * them exactly (CRCs and byte counts are integers below 2^53). */
+    enum { SLOT = 5 };
+    double *all = calloc((size_t)ranks * SLOT, sizeof *all);
+    data_piece *pieces = malloc((size_t)ranks * sizeof *pieces);
+    if (!all || !pieces) {
+        free(all);
+        free(pieces);
+        return bpnn_fail_oom("the data fingerprint");
+    }
+    data_piece mine = piece_of(data);
+    double *slot = all + (size_t)rank * SLOT;
+    slot[0] = mine.values_crc;
+    slot[1] = (double)mine.values_bytes;
+    slot[2] = mine.labels_crc;
+    slot[3] = (double)mine.labels_bytes;
+    slot[4] = (double)data->rows;
+    bpnn_status status = shared->reduce(all, (size_t)ranks * SLOT, shared->reduce_user);
+    uint64_t rows = 0;
+    for (int r = 0; status == BPNN_OK && r < ranks; r++) {
+        slot = all + (size_t)r * SLOT;
+        pieces[r] = (data_piece){(uint32_t)slot[0], (uint32_t)slot[2], (uint64_t)slot[1],
+                                 (uint64_t)slot[3]};
+        rows += (uint64_t)slot[4];
+    }
+    if (status == BPNN_OK)
+        *out = combine_pieces(rows, data->features, data->labels != NULL, pieces, ranks);
+    free(all);
+    free(pieces);
+    return status;
 }
