@@ -16,6 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What the library exports: the functions and variables declared here, and
+ * nothing else (it is built with hidden visibility). */
+#if defined(__GNUC__)
+#define BPNN_API __attribute__((visibility("default")))
+#else
+#define BPNN_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,14 +40,37 @@ typedef enum bpnn_status {
 } bpnn_status;
 
 /* The message of the last failure on this thread: "<what>: <where>[: <hint>]". */
-const char *bpnn_error_message(void);
+BPNN_API const char *bpnn_error_message(void);
+
+#if defined(__GNUC__)
+#define BPNN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BPNN_PRINTF(f, a)
+#endif
+
+/* Sets this thread's message and returns `status`: for callbacks (a reduce
+ * or progress function) and programs built on the library, so that their
+ * failures read like the library's own. bpnn_fail_oom says "out of host
+ * memory: <what>" (BPNN_ERR_RUNTIME). */
+BPNN_API bpnn_status bpnn_fail(bpnn_status status, const char *format, ...) BPNN_PRINTF(2, 3);
+BPNN_API bpnn_status bpnn_fail_oom(const char *what);
+/* Forgets this thread's message (bpnn_error_message says "no error"). */
+BPNN_API void bpnn_clear_error(void);
+
+/* Propagates a failure: BPNN_TRY(call) returns the status of a failed call. */
+#define BPNN_TRY(call)                                                                             \
+    do {                                                                                           \
+        bpnn_status bpnn_try_status_ = (call);                                                     \
+        if (bpnn_try_status_ != BPNN_OK)                                                           \
+            return bpnn_try_status_;                                                               \
+    } while (0)
 
 typedef enum bpnn_precision { BPNN_F32 = 0, BPNN_F64 = 1 } bpnn_precision;
-const char *bpnn_precision_name(bpnn_precision precision);
+BPNN_API const char *bpnn_precision_name(bpnn_precision precision);
 
 /* Set to nonzero (from a signal handler) to make a running training stop with
  * BPNN_ERR_INTERRUPTED at its next cost evaluation. */
-extern volatile sig_atomic_t bpnn_interrupt_flag;
+extern BPNN_API volatile sig_atomic_t bpnn_interrupt_flag;
 
 /* ---- data sets ---------------------------------------------------------- */
 
@@ -60,9 +91,9 @@ typedef struct bpnn_dataset {
 } bpnn_dataset;
 
 /* data may be NULL. */
-void bpnn_dataset_free(bpnn_dataset *data);
+BPNN_API void bpnn_dataset_free(bpnn_dataset *data);
 /* Largest label + 1 (0 when there are no labels or data is NULL). */
-int bpnn_dataset_class_count(const bpnn_dataset *data);
+BPNN_API int bpnn_dataset_class_count(const bpnn_dataset *data);
 
 /* Loading. Errors name the file and the record or line. `limit` (0: all)
  * stops decoding after that many records; a limit larger than the file holds
@@ -92,32 +123,37 @@ typedef struct bpnn_load_options {
     int share_index, share_count;
 } bpnn_load_options;
 
-void bpnn_load_options_default(bpnn_load_options *options);
+BPNN_API void bpnn_load_options_default(bpnn_load_options *options);
 
 /* IDX images (idx3-ubyte, type 0x08) and optional labels (idx1-ubyte), raw or
  * gzip-compressed; pixels become p / 255. */
-bpnn_status bpnn_load_idx(const char *images_path, const char *labels_path,
-                          const bpnn_load_options *options, bpnn_dataset *out);
+BPNN_API bpnn_status bpnn_load_idx(const char *images_path, const char *labels_path,
+                                   const bpnn_load_options *options, bpnn_dataset *out);
 /* CSV with one sample a line; the label column per the options. */
-bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options, bpnn_dataset *out);
+BPNN_API bpnn_status bpnn_load_csv(const char *path, const bpnn_load_options *options,
+                                   bpnn_dataset *out);
 /* Chooses the reader by content (IDX magic, gzip, MAT header) or else CSV.
  * labels_path is for IDX only and may be NULL. */
-bpnn_status bpnn_load_data(const char *path, const char *labels_path,
-                           const bpnn_load_options *options, bpnn_dataset *out);
+BPNN_API bpnn_status bpnn_load_data(const char *path, const char *labels_path,
+                                    const bpnn_load_options *options, bpnn_dataset *out);
+/* 1 when the file at `path` is a MAT file (its first bytes, or for a FIFO
+ * or "-" its name): MATLAB stores each image column by column. */
+BPNN_API int bpnn_is_mat_file(const char *path);
 /* Moves round(fraction * rows) rows, chosen by a shuffle drawn from `seed`,
  * out of `data` into `validation` (both keep their rows' original order).
  * 0 < fraction < 1 and both parts non-empty, else BPNN_ERR_INVALID. On a
  * share the shuffle is of the whole set's rows, so that the shares together
  * hold out exactly the rows a split of the whole set would. */
-bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
-                               bpnn_dataset *validation);
+BPNN_API bpnn_status bpnn_dataset_split(bpnn_dataset *data, double fraction, uint64_t seed,
+                                        bpnn_dataset *validation);
 /* Keeps share `index` of `count` of the rows: rows [index m / count,
  * (index + 1) m / count), the share of one participant of a training shared
  * among `count` (bpnn_train_options.reduce), as the loaders' share options
  * read it. BPNN_ERR_INVALID when the share would be empty. */
-bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count);
+BPNN_API bpnn_status bpnn_dataset_shard(bpnn_dataset *data, int index, int count);
 /* BPNN_ERR_INVALID naming `source` and the row when a label is not in 0..classes-1. */
-bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes, const char *source);
+BPNN_API bpnn_status bpnn_dataset_check_labels(const bpnn_dataset *data, int classes,
+                                               const char *source);
 
 /* ---- models --------------------------------------------------------------- */
 
@@ -152,40 +188,41 @@ typedef struct bpnn_model {
     int epoch;
 } bpnn_model;
 
-int bpnn_model_class_count(const bpnn_model *model);
+BPNN_API int bpnn_model_class_count(const bpnn_model *model);
 /* SIZE_MAX when the count does not fit a size_t (or a size is negative). */
-size_t bpnn_param_count(int layer_count, const int *sizes);
+BPNN_API size_t bpnn_param_count(int layer_count, const int *sizes);
 /* Offset of Theta_l (1-based l, as the seed names them) in the flat vector. */
-size_t bpnn_theta_offset(const int *sizes, int l);
+BPNN_API size_t bpnn_theta_offset(const int *sizes, int l);
 
 /* An empty model of the given layout (parameters zero, no normalization).
  * At most BPNN_MAX_LAYERS layers of at least one unit, at most INT32_MAX
  * parameters (counted without overflow), else BPNN_ERR_INVALID. */
-bpnn_status bpnn_model_create(int layer_count, const int *sizes, bpnn_precision precision,
-                              bpnn_model **out);
-void bpnn_model_free(bpnn_model *model); /* model may be NULL */
+BPNN_API bpnn_status bpnn_model_create(int layer_count, const int *sizes, bpnn_precision precision,
+                                       bpnn_model **out);
+BPNN_API void bpnn_model_free(bpnn_model *model); /* model may be NULL */
 /* Copies the class names (count = class count) into the model; names NULL
  * removes them (none of the names may be NULL). */
-bpnn_status bpnn_model_set_class_names(bpnn_model *model, const char *const *names);
+BPNN_API bpnn_status bpnn_model_set_class_names(bpnn_model *model, const char *const *names);
 
 /* Uniform in [-e, e], e = sqrt(6 / (s_l + s_{l+1})), drawn in double by
  * xoshiro256** seeded with `seed`, in flat order: the same on every backend. */
-void bpnn_init_random(const bpnn_model *model, uint64_t seed);
+BPNN_API void bpnn_init_random(const bpnn_model *model, uint64_t seed);
 /* The seed's debug initialization: out[i] = sin(i + 1) / 10, i < count. */
-void bpnn_init_debug(double *out, size_t count);
+BPNN_API void bpnn_init_debug(double *out, size_t count);
 
 /* Fits the normalization statistics of `data` into the model and applies them. */
-bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind, bpnn_dataset *data);
+BPNN_API bpnn_status bpnn_normalize_fit(bpnn_model *model, bpnn_normalization kind,
+                                        bpnn_dataset *data);
 /* Applies the model's stored normalization to `data` in place. */
-void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data);
+BPNN_API void bpnn_normalize_apply(const bpnn_model *model, bpnn_dataset *data);
 
 /* Model files: fixed little-endian layout with a CRC32 trailer; written to a
  * temporary file and renamed into place. Loading checks the values too:
  * finite parameters, a finite lambda >= 0, finite normalization shifts and
  * positive finite scales; a file with others is corrupt (BPNN_ERR_INVALID),
  * and saving a model with others is refused likewise. */
-bpnn_status bpnn_model_save(const bpnn_model *model, const char *path);
-bpnn_status bpnn_model_load(const char *path, bpnn_model **out);
+BPNN_API bpnn_status bpnn_model_save(const bpnn_model *model, const char *path);
+BPNN_API bpnn_status bpnn_model_load(const char *path, bpnn_model **out);
 
 /* ---- devices ------------------------------------------------------------- */
 
@@ -194,11 +231,43 @@ typedef struct bpnn_device bpnn_device;
 
 /* spec: "cpu", "gpu", "opencl", "opencl:P:D" or "auto" (see bpnn-cl --help);
  * NULL means "auto". */
-bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision, bpnn_device **out);
-void bpnn_device_close(bpnn_device *device);             /* device may be NULL */
-const char *bpnn_device_spec(const bpnn_device *device); /* resolved, e.g. "opencl:0:0" */
-const char *bpnn_device_name(const bpnn_device *device);
-const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
+BPNN_API bpnn_status bpnn_device_open(const char *spec, bpnn_precision precision,
+                                      bpnn_device **out);
+BPNN_API void bpnn_device_close(bpnn_device *device); /* device may be NULL */
+
+/* A device --device can name, as `bpnn-cl devices` lists it. */
+typedef struct bpnn_device_info {
+    char spec[32];         /* "cpu" or "opencl:P:D" */
+    char type[16];         /* "host", or OpenCL's "GPU", "CPU", "accelerator", "other" */
+    char name[128];        /* the host path: its BLAS; OpenCL: the device's name */
+    char vendor[128];      /* "" for the host path */
+    char description[256]; /* the BLAS core and threads; OpenCL: platform, version, driver */
+    int platform_index, device_index; /* -1 for the host path */
+    unsigned compute_units;           /* 0 for the host path */
+    uint64_t global_memory;           /* bytes; 0 for the host path (no limit) */
+    uint64_t max_allocation;          /* bytes, the largest single buffer; 0 likewise */
+    int fp64;                         /* f64 runs on it */
+    char platform_name[128];          /* OpenCL's; "" for the host path */
+    char device_version[128];         /* "OpenCL 3.0 PoCL ..." */
+    char driver_version[64];
+    char platform_version[128];
+} bpnn_device_info;
+
+/* Every device: the host path ("cpu") first, then each OpenCL device in
+ * enumeration order, the order opencl:P:D counts. *out (free it with
+ * bpnn_device_list_free) holds *count entries, at least one. */
+BPNN_API bpnn_status bpnn_list_devices(bpnn_device_info **out, size_t *count);
+/* 1 when this library was built with its OpenCL path. */
+BPNN_API int bpnn_has_opencl(void);
+BPNN_API void bpnn_device_list_free(bpnn_device_info *list); /* list may be NULL */
+/* The device that "cpu", "gpu", "opencl" or "auto" selects for `precision`,
+ * as a spec ("opencl:0:1", "cpu") into out (size bytes); "" when "gpu" or
+ * "opencl" finds none ("auto" then falls back to "cpu"). */
+BPNN_API bpnn_status bpnn_device_resolve(const char *spec, bpnn_precision precision, char *out,
+                                         size_t size);
+BPNN_API const char *bpnn_device_spec(const bpnn_device *device); /* resolved, e.g. "opencl:0:0" */
+BPNN_API const char *bpnn_device_name(const bpnn_device *device);
+BPNN_API const char *bpnn_device_description(const bpnn_device *device); /* platform, driver */
 /* What crossed between host and device, and where the time went; the
  * timings are collected while profiling is on (OpenCL events). */
 typedef struct bpnn_device_stats {
@@ -210,25 +279,34 @@ typedef struct bpnn_device_stats {
     uint64_t kernel_calls;
 } bpnn_device_stats;
 
-void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out);
-void bpnn_device_set_profiling(bpnn_device *device, int on);
+BPNN_API void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out);
+BPNN_API void bpnn_device_set_profiling(bpnn_device *device, int on);
 /* The OpenBLAS kernel family the device computes with, or NULL when it does
  * not use the host's BLAS (OpenCL devices). */
-const char *bpnn_device_blas_core(const bpnn_device *device);
+BPNN_API const char *bpnn_device_blas_core(const bpnn_device *device);
 
 /* Host threads for BLAS and our loops (0 keeps the default). */
-void bpnn_set_threads(int threads);
+BPNN_API void bpnn_set_threads(int threads);
 /* The OpenBLAS kernel family in use, e.g. "SkylakeX". */
-const char *bpnn_blas_core(void);
+BPNN_API const char *bpnn_blas_core(void);
+/* The family this CPU can run by its CPUID ("Cooperlake", "SkylakeX",
+ * "Haswell"), or NULL when nothing better than OpenBLAS's choice is known.
+ * Debian 12's OpenBLAS 0.3.21 takes recent CPUs for old ones and runs 4-7x
+ * slow; it reads OPENBLAS_CORETYPE once, when it is loaded, so only a process
+ * started with that variable set gets the better kernels (bpnn-cl restarts
+ * itself so; the library never changes its host process's environment). */
+BPNN_API const char *bpnn_blas_core_best(void);
+/* 1 when the family in use is weaker than bpnn_blas_core_best(). */
+BPNN_API int bpnn_blas_core_is_weaker(void);
 
 /* ---- cost, gradient, training, prediction ---------------------------------- */
 
 /* The regularized cost and its gradient (param_count doubles) at the model's
  * parameters on `data`, computed on `device`. gradient may be NULL (the cost
  * alone). Labels outside 0..K-1 are BPNN_ERR_INVALID naming the row. */
-bpnn_status bpnn_cost_gradient(bpnn_device *device, const bpnn_model *model,
-                               const bpnn_dataset *data, double lambda, double *cost,
-                               double *gradient);
+BPNN_API bpnn_status bpnn_cost_gradient(bpnn_device *device, const bpnn_model *model,
+                                        const bpnn_dataset *data, double lambda, double *cost,
+                                        double *gradient);
 
 /* How parameters are trained. cg and lbfgs minimize the cost over the whole
  * training set (max_iter iterations); sgd, momentum and adam take steps on
@@ -241,11 +319,11 @@ typedef enum bpnn_optimizer {
     BPNN_OPT_ADAM = 4
 } bpnn_optimizer;
 
-const char *bpnn_optimizer_name(bpnn_optimizer optimizer); /* "cg", ... */
+BPNN_API const char *bpnn_optimizer_name(bpnn_optimizer optimizer); /* "cg", ... */
 /* 1 for sgd, momentum and adam. */
-int bpnn_optimizer_is_minibatch(bpnn_optimizer optimizer);
+BPNN_API int bpnn_optimizer_is_minibatch(bpnn_optimizer optimizer);
 /* The learning rate a mini-batch optimizer uses when none is given. */
-double bpnn_default_learning_rate(bpnn_optimizer optimizer);
+BPNN_API double bpnn_default_learning_rate(bpnn_optimizer optimizer);
 
 /* The mini-batch learning rate over the run, after any warm-up:
  * constant; step (times lr_decay every lr_step_epochs epochs); cosine (from
@@ -256,7 +334,7 @@ typedef enum bpnn_lr_schedule {
     BPNN_LR_COSINE = 2
 } bpnn_lr_schedule;
 
-const char *bpnn_lr_schedule_name(bpnn_lr_schedule schedule);
+BPNN_API const char *bpnn_lr_schedule_name(bpnn_lr_schedule schedule);
 
 /* What a progress report is about. */
 typedef enum bpnn_progress_kind {
@@ -339,7 +417,7 @@ typedef struct bpnn_train_options {
     const bpnn_dataset *test;     /* used only for progress accuracies */
 } bpnn_train_options;
 
-void bpnn_train_options_default(bpnn_train_options *options);
+BPNN_API void bpnn_train_options_default(bpnn_train_options *options);
 
 /* A training shared among participants (the options' reduce, reduce_user,
  * rank and ranks), each holding a share of the rows (bpnn_load_options'
@@ -353,10 +431,11 @@ void bpnn_train_options_default(bpnn_train_options *options);
  *   held whole by one participant, so that a checkpoint resumes with any
  *   number of participants.
  * Every participant calls them together, like each of the training's sums. */
-bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind,
-                                      bpnn_dataset *data, const bpnn_train_options *shared);
-bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data, const bpnn_train_options *shared,
-                                     uint32_t *out);
+BPNN_API bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind,
+                                               bpnn_dataset *data,
+                                               const bpnn_train_options *shared);
+BPNN_API bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data,
+                                              const bpnn_train_options *shared, uint32_t *out);
 
 typedef struct bpnn_train_result {
     int iterations;          /* cg/lbfgs iterations; mini-batch: epochs run */
@@ -384,27 +463,56 @@ typedef struct bpnn_train_result {
  * it got: iterations (mini-batch: whole epochs) and evaluations (steps), the
  * train_seconds, stop_reason "interrupted", final_cost NaN and
  * train_accuracy -1; model->params are left as they were. */
-bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_dataset *data,
-                       const bpnn_train_options *options, bpnn_train_result *result);
+BPNN_API bpnn_status bpnn_train(bpnn_device *device, bpnn_model *model, const bpnn_dataset *data,
+                                const bpnn_train_options *options, bpnn_train_result *result);
+
+/* What bpnn_train needs on its device, and its choice: every data set
+ * resident on the device, or the data streamed from the host in blocks.
+ * Sizes in bytes. */
+typedef struct bpnn_memory_plan {
+    int streamed;            /* 1: the data stay on the host, uploaded as needed */
+    size_t rows_per_block;   /* streamed: rows uploaded at a time for evaluations */
+    uint64_t resident_bytes; /* the run with every data set on the device */
+    uint64_t streamed_bytes; /* the run with the data streamed (0 when resident fits) */
+    uint64_t largest_buffer; /* the largest single buffer of the resident run */
+    uint64_t device_memory;  /* the device's global memory; 0: host memory, no limit */
+    uint64_t usable_bytes;   /* the share of it a plan may fill */
+    uint64_t max_allocation; /* the device's largest single allocation */
+} bpnn_memory_plan;
+
+/* The plan bpnn_train would make with these arguments, after the same
+ * checks, without uploading or training anything. The device's figures are
+ * those BPNN_DEVICE_MEMORY may pretend. When even streaming cannot fit, the
+ * status and message are bpnn_train's (BPNN_ERR_RUNTIME with the figures)
+ * and *out still holds the sizes worked out. */
+BPNN_API bpnn_status bpnn_train_plan(const bpnn_device *device, const bpnn_model *model,
+                                     const bpnn_dataset *data, const bpnn_train_options *options,
+                                     bpnn_memory_plan *out);
 
 /* Predicted classes (0-based) for every row of `data` (normalized already). */
-bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model, const bpnn_dataset *data,
-                         int32_t *classes);
+BPNN_API bpnn_status bpnn_predict(bpnn_device *device, const bpnn_model *model,
+                                  const bpnn_dataset *data, int32_t *classes);
+/* The output layer's activations (each in (0, 1), one per class) for every
+ * row of `data` (normalized already): rows x K, row-major, into `scores`.
+ * Their argmax is bpnn_predict's class. */
+BPNN_API bpnn_status bpnn_predict_scores(bpnn_device *device, const bpnn_model *model,
+                                         const bpnn_dataset *data, double *scores);
 
 /* Times `repeat` cost-and-gradient evaluations (what one CG function
  * evaluation costs) with the data and parameters already on the device,
  * after one warm-up evaluation; seconds[i] receives each (seconds may be NULL
  * when repeat is 0). */
-bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
-                                  const bpnn_dataset *data, double lambda, int repeat,
-                                  double *seconds);
+BPNN_API bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
+                                           const bpnn_dataset *data, double lambda, int repeat,
+                                           double *seconds);
 
 /* ---- gradient checking --------------------------------------------------- */
 
 /* The seed's debug problem: every Theta_l = sin(1..n)/10 reshaped row-major,
  * X (m x s_1) by the same rule, labels y_i = i mod K for i = 1..m (m >= 1). */
-bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
-                               bpnn_precision precision, bpnn_model **model, bpnn_dataset *data);
+BPNN_API bpnn_status bpnn_debug_problem(int layer_count, const int *sizes, size_t m,
+                                        bpnn_precision precision, bpnn_model **model,
+                                        bpnn_dataset *data);
 
 typedef struct bpnn_gradcheck {
     size_t count;
@@ -417,11 +525,119 @@ typedef struct bpnn_gradcheck {
 
 /* Central differences with step `epsilon` against backpropagation, on the
  * debug problem, on `device` (open it in f64 for the seed's 1e-9 check). */
-bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int *sizes, size_t m,
-                                double lambda, double epsilon, bpnn_gradcheck *out);
-void bpnn_gradcheck_free(bpnn_gradcheck *check); /* check may be NULL */
+BPNN_API bpnn_status bpnn_gradient_check(bpnn_device *device, int layer_count, const int *sizes,
+                                         size_t m, double lambda, double epsilon,
+                                         bpnn_gradcheck *out);
+BPNN_API void bpnn_gradcheck_free(bpnn_gradcheck *check); /* check may be NULL */
+
+/* ---- device check ---------------------------------------------------------- */
+
+/* One op of a device checked against the host path (bpnn_verify). */
+typedef struct bpnn_verify_result {
+    const char *op; /* "gemm NT", "dot", ... (static storage) */
+    bpnn_precision precision;
+    double error; /* max|x - ref| / max|ref|, the largest over the op's cases */
+    double threshold;
+    int passed;          /* error <= threshold and every call succeeded */
+    int cases;           /* size cases run */
+    char worst_case[96]; /* the sizes where the error was largest */
+    bpnn_status status;  /* BPNN_OK, or the failure of a call (then passed is 0) */
+    char message[512];   /* that failure's message */
+} bpnn_verify_result;
+
+typedef void (*bpnn_verify_fn)(const bpnn_verify_result *result, void *user);
+
+/* Runs every op the training uses (GEMMs in the four transpose
+ * combinations, the layer kernels, reductions, gathers, optimizer updates,
+ * transfers) on `device` and on the host path in the device's precision, on
+ * random inputs of awkward sizes, and calls `report` once per op. Thresholds
+ * (f64 / f32): element-wise 1e-12 / 1e-5, GEMM and reductions 1e-10 / 1e-4,
+ * integer results exact. `only` (may be NULL) keeps the ops whose name starts
+ * with it; `failures` (may be NULL) receives how many ops failed. A failed op
+ * is reported, not returned: the status says whether the check itself could
+ * run. */
+BPNN_API bpnn_status bpnn_verify(bpnn_device *device, const char *only, bpnn_verify_fn report,
+                                 void *user, int *failures);
+
+/* ---- exports -------------------------------------------------------------- */
+
+/* The parameters as files other tools read: one file per layer, Theta1,
+ * Theta2 ..., each s_{l+1} rows by s_l + 1 columns, the bias weights in
+ * column 0. */
+
+/* Theta<l>.csv in `dir`: comma separated, one row a line, numbers in the C
+ * locale as %.9g (f32 models: the float value round-trips) or %.17g (f64). */
+BPNN_API bpnn_status bpnn_export_csv(const bpnn_model *model, const char *dir);
+
+/* Theta<l>.npy in `dir`: NPY format 1.0, dtype '<f4' (f32 models) or '<f8',
+ * C order, shape (s_{l+1}, s_l + 1). */
+BPNN_API bpnn_status bpnn_export_npy(const bpnn_model *model, const char *dir);
+
+/* Both replace all the files or none (bpnn_write_files_atomic): each is
+ * written to a temporary file first, and an export that fails leaves the
+ * earlier one whole. Errors: BPNN_ERR_INVALID when `dir` does not exist, is
+ * not a directory or a file cannot be created in it; BPNN_ERR_RUNTIME when
+ * writing fails after the file was opened or memory runs out. */
+
+/* DIR/Theta<l>.<extension>, the file layer l is exported to (malloc'd), or
+ * NULL when out of memory. */
+BPNN_API char *bpnn_export_path(const char *dir, int l, const char *extension);
+
+/* ---- files that appear whole or not at all ------------------------------- */
+
+/* Every output except logs is written to a temporary file in the target's own
+ * directory ("PATH.tmp-XXXXXX"), flushed to disk with fsync and renamed over
+ * PATH, so an existing file is replaced only by a complete new one. Programs
+ * built on the library write their own outputs the same way. */
+
+/* The most files bpnn_write_files_atomic takes at once (an export: one per
+ * layer). */
+#define BPNN_ATOMIC_GROUP_MAX 32
+
+/* The temporary file being written right now, or NULL. It is set from the
+ * moment the temporary file exists until it has been renamed or removed, so a
+ * SIGINT/SIGTERM handler can remove it: call bpnn_remove_pending_temp() from
+ * the handler (it only uses unlink, which is async-signal-safe) and then
+ * either _exit(130) or set bpnn_interrupt_flag and return. One file is
+ * written at a time (the program is single-threaded where it writes). */
+extern BPNN_API const char *volatile bpnn_pending_temp_path;
+
+/* Removes the pending temporary files, if any. Async-signal-safe. */
+BPNN_API void bpnn_remove_pending_temp(void);
+
+/* Nonzero while a group of files is being renamed into place: a signal
+ * handler then only sets bpnn_interrupt_flag and returns, and the writer
+ * puts the earlier files back before it reports BPNN_ERR_INTERRUPTED.
+ * Async-signal-safe. */
+BPNN_API int bpnn_interrupt_deferred(void);
+
+/* Writes `size` bytes to `path` through a temporary file and rename. The new
+ * file keeps the mode of the file it replaces, else 0666 less the umask.
+ * `what` names the file in messages ("model file", "export file").
+ * Errors: BPNN_ERR_INVALID when the file cannot be created or renamed into
+ * place because of the path (missing directory, permission, a directory in
+ * the way); BPNN_ERR_RUNTIME when writing or syncing fails after the file was
+ * opened; BPNN_ERR_INTERRUPTED when bpnn_interrupt_flag is set before the
+ * rename (a run being interrupted leaves existing files untouched). On every
+ * failure the temporary file is gone and an existing `path` is untouched.
+ * Temporary files of `path` that a killed save left behind (no live writer
+ * holds their lock) are removed first. */
+BPNN_API bpnn_status bpnn_write_file_atomic(const char *path, const void *data, size_t size,
+                                            const char *what);
+
+/* Writes `count` files that belong together (at most BPNN_ATOMIC_GROUP_MAX)
+ * so that all of them are replaced or none: every file goes to its temporary
+ * file first; only when all are written and synced are they renamed into
+ * place, and a failed rename puts back the files already replaced (kept
+ * under a second name meanwhile). Errors as bpnn_write_file_atomic, the
+ * message naming the file and the reason; writing errors are
+ * BPNN_ERR_RUNTIME. */
+BPNN_API bpnn_status bpnn_write_files_atomic(size_t count, const char *const paths[],
+                                             const void *const data[], const size_t sizes[],
+                                             const char *what);
 
 #ifdef __cplusplus
 }
 #endif
+
 #endif

@@ -8,7 +8,8 @@
 #      and LLVM's leaks are suppressed, tests/lsan.supp);
 #   4. builds the libFuzzer targets and runs each a short while (fuzz/smoke.sh);
 #   5. runs `verify` and `gradcheck` on Oclgrind, a simulated GPU that reports
-#      data races, out-of-bounds accesses and API misuse: any report fails.
+#      data races, out-of-bounds accesses and API misuse: any report fails;
+#      there too, `train --dry-run` plans against its real 128 MiB.
 # Each step prints its own results; the last line counts the steps.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -43,6 +44,66 @@ suites() { # build dir, meson options...
     POCL_CACHE_DIR="$root/build-test/pocl-cache" meson test -C "$dir" --verbose
 }
 
+# Runs bpnn-cl ARGS... under Oclgrind's checks into $log and fails on any
+# report of Oclgrind's, on an exit status other than $1, or when no line of
+# the output matches the extended regular expression $2. BPNN_DEVICE_MEMORY is
+# unset: the device's own figures are the ones under test.
+oclgrind_expect() {
+    want=$1
+    pattern=$2
+    shift 2
+    echo "+ oclgrind --check-api --data-races bpnn-cl $*"
+    env -u BPNN_DEVICE_MEMORY oclgrind --check-api --data-races build-test/bpnn-cl "$@" \
+        >"$log" 2>&1
+    got=$?
+    cat "$log"
+    ok=0
+    if grep -Eq '^(Data race|Invalid|Uninitialized|OCLGRIND|Work-group divergence)' "$log"; then
+        echo "oclgrind reported a problem with our kernels or API use" >&2
+        ok=1
+    fi
+    if [ "$got" -ne "$want" ]; then
+        echo "exit status $got, expected $want" >&2
+        ok=1
+    fi
+    if ! grep -Eq "$pattern" "$log"; then
+        echo "no line of the output matches: $pattern" >&2
+        ok=1
+    fi
+    return $ok
+}
+
+# The memory plan against a real limit: Oclgrind's device reports 128 MiB of
+# global memory and as its largest allocation. (Oclgrind 21.10 itself creates
+# larger buffers without a word; bpnn-cl's allocations check those figures.)
+# Dry runs only: a training run that the limit streams passes over more than
+# 100 MiB of data, about an hour of simulation (docs/environment.md).
+oclgrind_memory_plans() {
+    limits='^device: 128\.0 MiB global memory \(134217728 bytes\), 102\.4 MiB usable, largest allocation 128\.0 MiB'
+    plans=0
+    # Fashion-MNIST's 60000 x 784 training images, 179 MiB in f32
+    oclgrind_expect 0 '^plan: streamed from the host, evaluated in blocks of [0-9]+ rows$' \
+        train --device gpu --optimizer adam --dry-run || plans=1
+    grep -Eq "$limits" "$log" || { echo "not the device's own limits" >&2 && plans=1; }
+    oclgrind_expect 0 '^plan: resident, every data set on the device$' \
+        train --device gpu --optimizer adam --limit 1000 --dry-run || plans=1
+    grep -Eq "$limits" "$log" || { echo "not the device's own limits" >&2 && plans=1; }
+    # 15.9 million parameters and Adam's state: 243 MiB that no streaming saves
+    huge="train --device gpu --optimizer adam --layers 784,20000,10"
+    refused='^bpnn-cl: device memory too small: opencl:[0-9]+:[0-9]+ .* offers 128\.0 MiB \(102\.4 MiB usable\); the parameters and optimizer state need [0-9.]+ MiB'
+    # shellcheck disable=SC2086
+    oclgrind_expect 1 "$refused" $huge --dry-run || plans=1
+    cp "$log" "$log.dry"
+    # shellcheck disable=SC2086
+    oclgrind_expect 1 "$refused" $huge || plans=1
+    if ! cmp -s "$log" "$log.dry"; then
+        echo "the dry run and the run are refused differently" >&2
+        plans=1
+    fi
+    rm -f "$log.dry"
+    return $plans
+}
+
 # Oclgrind simulates every work-item: keep the runs small (f32, the debug network).
 oclgrind_checks() {
     log=$(mktemp)
@@ -57,6 +118,7 @@ oclgrind_checks() {
             status=1
         fi
     done
+    oclgrind_memory_plans || status=1
     rm -f "$log"
     return $status
 }
@@ -65,7 +127,7 @@ step "build -Werror, every suite" suites build-test
 step "AddressSanitizer + UndefinedBehaviorSanitizer, every suite" \
     suites build-asan -Db_sanitize=address,undefined -Db_lundef=false
 step "fuzz smoke runs" fuzz/smoke.sh "$root/build-fuzz" 15
-step "Oclgrind: verify and gradcheck" oclgrind_checks
+step "Oclgrind: verify, gradcheck and memory plans" oclgrind_checks
 
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

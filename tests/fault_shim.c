@@ -9,8 +9,8 @@
  *   BPNN_FAULT_REPORT=FILE  at exit, "alloc A write W\n": how many of each
  *                       the run made, so a sweep knows when N went past them
  *   BPNN_FAULT_TRACE=1  print the stack on stderr where the fault is made
- * Only calls made by the program's own code (bpnn-cl and the library linked
- * into it) are counted and failed: what libc, OpenBLAS, jansson or cairo do
+ * Only calls made by the program's own code (bpnn-cl and libbpnn.so, which it
+ * links) are counted and failed: what libc, OpenBLAS, jansson or cairo do
  * when their own allocations fail is theirs to answer for. One fault per
  * run; the calls after it succeed, so the error path itself is exercised.
  * Built without sanitizers; under AddressSanitizer it sits in front of the
@@ -72,24 +72,32 @@ static int in_arena(const void *p)
 }
 
 static int resolving;
-static uintptr_t program_start, program_end; /* the main program's mapping */
+/* the mappings of the program and of libbpnn.so, which it links */
+static struct {
+    uintptr_t start, end;
+} ranges[2];
 static long alloc_target, write_target;
 static atomic_long alloc_count, write_count;
 
-static int find_program(struct dl_phdr_info *info, size_t size, void *data)
+static int find_ours(struct dl_phdr_info *info, size_t size, void *data)
 {
-    (void)size, (void)data;
+    (void)size;
+    int *seen = data;
+    /* the first entry is the program itself */
+    int which = (*seen)++ == 0 ? 0 : strstr(info->dlpi_name, "libbpnn.so") ? 1 : -1;
+    if (which < 0)
+        return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD)
             continue;
         uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
-        if (!program_start || start < program_start)
-            program_start = start;
-        if (end > program_end)
-            program_end = end;
+        if (!ranges[which].start || start < ranges[which].start)
+            ranges[which].start = start;
+        if (end > ranges[which].end)
+            ranges[which].end = end;
     }
-    return 1; /* the first entry is the program itself */
+    return 0;
 }
 
 static void resolve(void)
@@ -124,7 +132,8 @@ __attribute__((constructor)) static void start(void)
     const char *alloc = getenv("BPNN_FAULT_ALLOC"), *write = getenv("BPNN_FAULT_WRITE");
     alloc_target = alloc ? strtol(alloc, NULL, 10) : 0;
     write_target = write ? strtol(write, NULL, 10) : 0;
-    dl_iterate_phdr(find_program, NULL);
+    int seen = 0;
+    dl_iterate_phdr(find_ours, &seen);
 }
 
 __attribute__((destructor)) static void finish(void)
@@ -146,7 +155,10 @@ __attribute__((destructor)) static void finish(void)
 
 static int ours(const void *caller)
 {
-    return (uintptr_t)caller >= program_start && (uintptr_t)caller < program_end;
+    for (int i = 0; i < 2; i++)
+        if ((uintptr_t)caller >= ranges[i].start && (uintptr_t)caller < ranges[i].end)
+            return 1;
+    return 0;
 }
 
 /* Counts a call from the program; 1 when it is the one to fail. */

@@ -50,6 +50,18 @@ START_TEST(test_null_arguments_refused)
                            "device");
     ck_assert_null_refused(bpnn_train(cpu, NULL, &data, &options, &result), "bpnn_train", "model");
     ck_assert_null_refused(bpnn_train(cpu, model, NULL, &options, &result), "bpnn_train", "data");
+    bpnn_memory_plan plan;
+    ck_assert_null_refused(bpnn_train_plan(cpu, model, &data, &options, NULL), "bpnn_train_plan",
+                           "out");
+    ck_assert_null_refused(bpnn_train_plan(NULL, model, &data, &options, &plan), "bpnn_train_plan",
+                           "device");
+    ck_assert_null_refused(bpnn_train_plan(cpu, model, &data, NULL, &plan), "bpnn_train_plan",
+                           "options");
+    /* host memory: resident, no limit */
+    ck_assert_int_eq(bpnn_train_plan(cpu, model, &data, &options, &plan), BPNN_OK);
+    ck_assert_int_eq(plan.streamed, 0);
+    ck_assert_uint_gt(plan.resident_bytes, 0);
+    ck_assert_uint_eq(plan.device_memory, 0);
     ck_assert_null_refused(bpnn_cost_gradient(cpu, model, &data, 0, NULL, NULL),
                            "bpnn_cost_gradient", "cost");
     ck_assert_null_refused(bpnn_cost_gradient(NULL, model, &data, 0, &cost, NULL),
@@ -429,6 +441,71 @@ START_TEST(test_interrupted_training_reports_progress)
 }
 END_TEST
 
+/* The device list starts with the host path, the resolver agrees with it,
+ * and the scores are the output layer's activations (checked against the
+ * forward pass written out here) whose argmax is bpnn_predict's class. */
+START_TEST(test_devices_and_scores)
+{
+    bpnn_device_info *list = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(bpnn_list_devices(&list, &count), BPNN_OK);
+    ck_assert_uint_ge(count, 1);
+    ck_assert_str_eq(list[0].spec, "cpu");
+    ck_assert_str_eq(list[0].type, "host");
+    ck_assert_int_eq(list[0].fp64, 1);
+    ck_assert_int_eq(list[0].platform_index, -1);
+    for (size_t i = 1; i < count; i++) {
+        ck_assert_int_eq(strncmp(list[i].spec, "opencl:", 7), 0);
+        ck_assert_uint_gt(list[i].global_memory, 0);
+        ck_assert_uint_le(list[i].max_allocation, list[i].global_memory);
+    }
+    char spec[32];
+    ck_assert_int_eq(bpnn_device_resolve("auto", BPNN_F64, spec, sizeof spec), BPNN_OK);
+    ck_assert(spec[0] != '\0');
+    ck_assert_int_eq(bpnn_device_resolve("cpu", BPNN_F32, spec, sizeof spec), BPNN_OK);
+    ck_assert_str_eq(spec, "cpu");
+    ck_assert_int_eq(bpnn_device_resolve("fpga", BPNN_F32, spec, sizeof spec), BPNN_ERR_INVALID);
+    bpnn_device_list_free(list);
+
+    static const int sizes[] = {4, 5, 3};
+    bpnn_device *cpu = open_cpu();
+    bpnn_model *model;
+    bpnn_dataset data;
+    ck_assert_int_eq(bpnn_debug_problem(3, sizes, 30, BPNN_F64, &model, &data), BPNN_OK);
+    double scores[30 * 3];
+    int32_t classes[30];
+    ck_assert_int_eq(bpnn_predict_scores(cpu, model, &data, scores), BPNN_OK);
+    ck_assert_int_eq(bpnn_predict(cpu, model, &data, classes), BPNN_OK);
+    const double *theta1 = model->params, *theta2 = model->params + 5 * 5;
+    for (size_t i = 0; i < data.rows; i++) {
+        double hidden[5], best = -1;
+        int argmax = -1;
+        for (int h = 0; h < 5; h++) { /* Theta1 is 5 x (1 + 4), bias first */
+            double z = theta1[h * 5];
+            for (int j = 0; j < 4; j++)
+                z += theta1[h * 5 + 1 + j] * data.x[i * 4 + j];
+            hidden[h] = 1 / (1 + exp(-z));
+        }
+        for (int k = 0; k < 3; k++) {
+            double z = theta2[k * 6];
+            for (int h = 0; h < 5; h++)
+                z += theta2[k * 6 + 1 + h] * hidden[h];
+            ck_assert_rel(scores[i * 3 + k], 1 / (1 + exp(-z)), 1e-14);
+            if (scores[i * 3 + k] > best) {
+                best = scores[i * 3 + k];
+                argmax = k;
+            }
+        }
+        ck_assert_int_eq(argmax, classes[i]);
+    }
+    ck_assert_null_refused(bpnn_predict_scores(cpu, model, &data, NULL), "bpnn_predict_scores",
+                           "scores");
+    bpnn_model_free(model);
+    bpnn_dataset_free(&data);
+    bpnn_device_close(cpu);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -439,6 +516,7 @@ static Suite *api_suite(void)
     tcase_add_loop_test(t, test_train_refuses_labels_outside_output_layer, 0, 3);
     tcase_add_test(t, test_model_load_refuses_bad_values);
     tcase_add_test(t, test_layer_products_overflow);
+    tcase_add_test(t, test_devices_and_scores);
     suite_add_tcase(s, t);
     t = tcase_create("interrupted");
     tcase_set_timeout(t, 60);

@@ -15,7 +15,6 @@
 #include <zlib.h>
 
 #include "bpnn.h"
-#include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "testutil.h"
 #include "util/error.h"

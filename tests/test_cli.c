@@ -153,6 +153,24 @@ START_TEST(test_train_predict_eval_export)
     ck_assert_int_eq(run("eval --model model.bpnn --data train.csv", &out, &err), 0);
     ck_assert(strstr(out, "accuracy: 100.00%") != NULL);
 
+    /* --proba: the output activations beside the class, their argmax */
+    ck_assert_int_eq(run("predict --model model.bpnn --data train.csv --proba", &out, &err), 0);
+    ck_assert_msg(strncmp(out, "prediction,label,score_1,score_2,score_3\n", 41) == 0, "%s", out);
+    rows = 0;
+    for (const char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        int p, l;
+        double s[3];
+        ck_assert_int_eq(sscanf(line, "%d,%d,%lf,%lf,%lf", &p, &l, &s[0], &s[1], &s[2]), 5);
+        int best = 0;
+        for (int k = 0; k < 3; k++) {
+            ck_assert(s[k] > 0 && s[k] < 1);
+            best = s[k] > s[best] ? k : best;
+        }
+        ck_assert_int_eq(p, best + 1);
+        rows++;
+    }
+    ck_assert_int_eq(rows, 60);
+
     /* predict without labels: one column */
     write_file("unlabelled.csv", "0.0,2.0\n2.0,0.0\n", 16);
     ck_assert_int_eq(
@@ -565,6 +583,82 @@ START_TEST(test_kill_and_resume)
 }
 END_TEST
 
+static int exists(const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* --dry-run prints the plan a run would follow on a device of the size
+ * BPNN_DEVICE_MEMORY pretends (the CPU takes the pretence too): resident,
+ * streamed or refused, the same decision as training makes, and no file. */
+START_TEST(test_dry_run_plans)
+{
+    write_clusters("small.csv", 300, 0);
+    write_big_csv("big.csv", 40000);
+    const char *out, *err;
+    const char *outputs = "--out m.bpnn --log run.jsonl --plot curve.png --checkpoint run.ckpt";
+    char args[1024];
+
+    /* host memory: resident, no limit */
+    unsetenv("BPNN_DEVICE_MEMORY");
+    snprintf(args, sizeof args,
+             "train --data small.csv --layers 2,8,3 --epochs 2 --device cpu %s --dry-run", outputs);
+    ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
+    ck_assert_msg(strncmp(out, "plan: resident, in host memory\n", 31) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "device: host memory, no limit"));
+    ck_assert_ptr_nonnull(strstr(out, "dry run: nothing uploaded or trained, no file written\n"));
+    ck_assert_ptr_nonnull(strstr(err, "network: 2-8-3, ")); /* the run's own header */
+    ck_assert_ptr_null(strstr(err, "epoch "));
+    const char *files[] = {"m.bpnn", "run.jsonl", "curve.png", "run.ckpt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        ck_assert_msg(!exists(files[i]), "a dry run wrote %s", files[i]);
+
+    /* a pretended 1 MiB: the small set stays resident, the large one is streamed */
+    ck_assert_int_eq(setenv("BPNN_DEVICE_MEMORY", "1M", 1), 0);
+    ck_assert_msg(run("train --data small.csv --layers 2,8,3 --epochs 2 --device cpu --dry-run",
+                      &out, &err) == 0,
+                  "%s", err);
+    ck_assert_msg(strncmp(out, "plan: resident, every data set on the device\n", 45) == 0, "%s",
+                  out);
+    ck_assert_ptr_nonnull(
+        strstr(out, "device: 1.0 MiB global memory (1048576 bytes), 0.8 MiB usable, largest "
+                    "allocation 1.0 MiB (1048576 bytes), BPNN_DEVICE_MEMORY=1M\n"));
+    ck_assert_ptr_null(strstr(out, "streamed:"));
+    const char *big = "train --data big.csv --layers 8,16,4 --epochs 1 --device cpu --quiet";
+    snprintf(args, sizeof args, "%s --dry-run", big);
+    ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
+    ck_assert_msg(strncmp(out, "plan: streamed from the host, evaluated in blocks of ", 53) == 0,
+                  "%s", out);
+    long block = atol(out + 53);
+    ck_assert_msg(block >= 64 && block < 40000, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\nstreamed: "));
+    ck_assert_str_eq(err, "");
+    /* the run itself makes the same decision */
+    ck_assert_msg(run(big, &out, &err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(out, "the data did not fit the device and were streamed"));
+    snprintf(args, sizeof args, "%s --dry-run --json", big);
+    ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(out, "\"dry_run\": true"));
+    ck_assert_ptr_nonnull(strstr(out, "\"streamed\": true"));
+    ck_assert_ptr_nonnull(strstr(out, "\"device_memory\": 1048576"));
+
+    /* parameters and optimizer state beyond the device: refused, as training refuses */
+    const char *huge = "train --data big.csv --layers 8,20000,4 --epochs 1 --device cpu --quiet";
+    snprintf(args, sizeof args, "%s --dry-run", huge);
+    ck_assert_int_eq(run(args, &out, &err), 1);
+    ck_assert_str_eq(out, "");
+    assert_one_line_error(err, "device memory too small: cpu ");
+    ck_assert_ptr_nonnull(strstr(err, "offers 1.0 MiB (819.2 KiB usable)"));
+    char *refused = strdup(err);
+    ck_assert_int_eq(run(huge, NULL, &err), 1);
+    ck_assert_str_eq(err, refused);
+    free(refused);
+    unsetenv("BPNN_DEVICE_MEMORY");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -584,6 +678,7 @@ static Suite *cli_suite(void)
     tcase_add_test(t, test_minibatch_bad_requests);
     tcase_add_test(t, test_minibatch_divergence);
     tcase_add_test(t, test_kill_and_resume);
+    tcase_add_test(t, test_dry_run_plans);
     suite_add_tcase(s, t);
     return s;
 }

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "backend/blas_core.h"
 #include "backend/verify.h"
+#include "bpnn.h"
+#include "cli/cli.h"
 #include "testutil.h"
 #include "util/error.h"
 
@@ -767,9 +768,9 @@ END_TEST
  * picked weaker kernels than CPUID allows (what bpnn-cl does). */
 START_TEST(test_blas_core_matches_cpu)
 {
-    const char *best = blas_core_from_cpuid();
+    const char *best = bpnn_blas_core_best();
     printf("OpenBLAS core %s, CPUID allows %s\n", openblas_get_corename(), best ? best : "-");
-    ck_assert_msg(!blas_core_is_weaker(), "OpenBLAS runs %s although the CPU can run %s",
+    ck_assert_msg(!bpnn_blas_core_is_weaker(), "OpenBLAS runs %s although the CPU can run %s",
                   openblas_get_corename(), best);
 }
 END_TEST
@@ -797,6 +798,6 @@ static Suite *cpu_suite(void)
 int main(int argc, char **argv)
 {
     (void)argc;
-    blas_core_reexec_if_weaker(argv);
+    cli_blas_reexec_if_weaker(argv);
     return run_suite(cpu_suite());
 }

@@ -16,7 +16,6 @@
 #include <zlib.h>
 
 #include "bpnn.h"
-#include "io/export.h"
 #include "io/model_file.h"
 #include "testutil.h"
 #include "util/error.h"

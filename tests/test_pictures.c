@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bpnn.h"
-#include "io/picture.h"
+#include "cli/picture.h"
 #include "testutil.h"
 
 #define BACKGROUND 0x4A5468u /* the grid's padding colour (picture_grid.c) */

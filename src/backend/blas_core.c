@@ -1,11 +1,10 @@
-#include "backend/blas_core.h"
-
+/* blas_core.c — which OpenBLAS kernel family runs, and which this CPU could
+ * run (bpnn.h). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "bpnn.h"
 
@@ -19,7 +18,7 @@ static unsigned long long read_xcr0(void)
     return ((unsigned long long)edx << 32) | eax;
 }
 
-const char *blas_core_from_cpuid(void)
+const char *bpnn_blas_core_best(void)
 {
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
@@ -44,7 +43,7 @@ const char *blas_core_from_cpuid(void)
     return NULL;
 }
 #else
-const char *blas_core_from_cpuid(void)
+const char *bpnn_blas_core_best(void)
 {
     return NULL;
 }
@@ -62,21 +61,10 @@ static int core_rank(const char *name)
     return 0;
 }
 
-int blas_core_is_weaker(void)
+int bpnn_blas_core_is_weaker(void)
 {
-    const char *best = blas_core_from_cpuid();
+    const char *best = bpnn_blas_core_best();
     return best && core_rank(openblas_get_corename()) < core_rank(best);
-}
-
-void blas_core_reexec_if_weaker(char **argv)
-{
-    if (getenv("OPENBLAS_CORETYPE") || getenv("BPNN_BLAS_REEXEC") || !blas_core_is_weaker())
-        return;
-    setenv("OPENBLAS_CORETYPE", blas_core_from_cpuid(), 1);
-    setenv("BPNN_BLAS_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv);
-    /* The exec failed (no /proc?): carry on with the slow core. */
-    unsetenv("OPENBLAS_CORETYPE");
 }
 
 const char *bpnn_blas_core(void)

@@ -924,3 +924,17 @@ bpnn_status backend_verify(backend *device, backend *cpu, const char *only,
     bpnn_clear_error();
     return BPNN_OK;
 }
+
+bpnn_status bpnn_verify(bpnn_device *device, const char *only, bpnn_verify_fn report, void *user,
+                        int *failures)
+{
+    if (!device)
+        return bpnn_fail_null("bpnn_verify", "device");
+    if (!report)
+        return bpnn_fail_null("bpnn_verify", "report");
+    backend *cpu = NULL;
+    BPNN_TRY(bpnn_device_open("cpu", device->precision, &cpu));
+    bpnn_status status = backend_verify(device, cpu, only, report, user, failures);
+    bpnn_device_close(cpu);
+    return status;
+}

@@ -26,19 +26,9 @@
 
 #include "backend/backend.h"
 
-typedef struct backend_verify_result {
-    const char *op; /* "gemm NT", "dot", ... (static storage) */
-    bpnn_precision precision;
-    double error; /* largest over the op's cases */
-    double threshold;
-    int passed;          /* error <= threshold and every call succeeded */
-    int cases;           /* size cases run */
-    char worst_case[96]; /* the sizes where the error was largest */
-    bpnn_status status;  /* BPNN_OK, or the failure of a call (then passed is 0) */
-    char message[512];   /* that failure's message */
-} backend_verify_result;
+typedef bpnn_verify_result backend_verify_result; /* bpnn.h */
 
-typedef void (*backend_verify_report)(const backend_verify_result *result, void *user);
+typedef bpnn_verify_fn backend_verify_report;
 
 /* Runs the ops whose names start with `only` (NULL or "": every op) on `device`
  * and on `cpu` (the same precision), calling `report` once per op. *failures

@@ -1,9 +1,8 @@
-#include "cli/classify.h"
+#include "classify.h"
 
 #include <stdlib.h>
 
-#include "cli/same_file.h"
-#include "util/error.h"
+#include "same_file.h"
 
 bpnn_status classify_parse(const char *command, int argc, char **argv, const struct option *options,
                            int out_code, const char *out_flag, const char *help, classify_args *a)
@@ -25,6 +24,8 @@ bpnn_status classify_parse(const char *command, int argc, char **argv, const str
             return BPNN_OK;
         } else if (code == OPT_MODEL) {
             a->model_path = optarg;
+        } else if (code == OPT_PROBA) {
+            a->proba = 1;
         } else if (code == out_code) {
             a->out_path = optarg;
         }
@@ -44,7 +45,7 @@ bpnn_status classify_parse(const char *command, int argc, char **argv, const str
 }
 
 bpnn_status classify(const char *model_path, const cli_data *data, const cli_device *device,
-                     classification *out)
+                     int with_scores, classification *out)
 {
     *out = (classification){0};
     if (!model_path)
@@ -71,12 +72,20 @@ bpnn_status classify(const char *model_path, const cli_data *data, const cli_dev
     out->predicted = malloc((out->data.rows ? out->data.rows : 1) * sizeof *out->predicted);
     if (!out->predicted)
         return bpnn_fail_oom("predictions");
+    if (with_scores) {
+        size_t k = (size_t)bpnn_model_class_count(out->model);
+        out->scores = malloc((out->data.rows ? out->data.rows : 1) * k * sizeof *out->scores);
+        if (!out->scores)
+            return bpnn_fail_oom("the output activations");
+        BPNN_TRY(bpnn_predict_scores(out->device, out->model, &out->data, out->scores));
+    }
     return bpnn_predict(out->device, out->model, &out->data, out->predicted);
 }
 
 void classification_free(classification *c)
 {
     free(c->predicted);
+    free(c->scores);
     bpnn_dataset_free(&c->data);
     bpnn_model_free(c->model);
     bpnn_device_close(c->device);

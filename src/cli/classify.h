@@ -2,13 +2,14 @@
 #ifndef BPNN_CLI_CLASSIFY_H
 #define BPNN_CLI_CLASSIFY_H
 
-#include "cli/cli.h"
+#include "cli.h"
 
 typedef struct classification {
     bpnn_model *model;
     bpnn_dataset data;
     int is_fashion;
     int32_t *predicted; /* data.rows classes */
+    double *scores;     /* data.rows x K output activations (predict --proba), or NULL */
     bpnn_device *device;
 } classification;
 
@@ -19,6 +20,7 @@ typedef struct classify_args {
     const char *model_path;
     const char *out_path; /* predict --out, eval --confusion: checked writable */
     const char *out_flag;
+    int proba;      /* predict --proba: the output layer's activations too */
     int help_shown; /* --help was printed: exit 0 */
 } classify_args;
 
@@ -29,9 +31,10 @@ bpnn_status classify_parse(const char *command, int argc, char **argv, const str
 
 /* Loads the model and the data (default: Fashion-MNIST t10k) in the model's
  * label convention unless --labels-from says otherwise, normalizes them as
- * the model was trained, and predicts every row. */
+ * the model was trained, and predicts every row (and, with `with_scores`,
+ * keeps the output layer's activations). */
 bpnn_status classify(const char *model_path, const cli_data *data, const cli_device *device,
-                     classification *out);
+                     int with_scores, classification *out);
 void classification_free(classification *c);
 
 #endif

@@ -72,6 +72,8 @@ enum cli_option {
     OPT_CHECKPOINT_EVERY,
     OPT_RESUME,
     OPT_DELIMITER,
+    OPT_DRY_RUN,
+    OPT_PROBA,
     OPT_HELP = 'h'
 };
 
@@ -188,6 +190,15 @@ json_t *cli_json_error(bpnn_status status);
 void cli_print_json(json_t *object);
 /* A number, or null when it is not finite. */
 json_t *cli_json_number(double value);
+
+/* Call first in main(): when OpenBLAS runs a weaker kernel family than this
+ * CPU allows and the user has not set OPENBLAS_CORETYPE, re-executes the
+ * program with it set (once, guarded by BPNN_BLAS_REEXEC). Returns only when
+ * no re-exec was needed or the exec failed. */
+void cli_blas_reexec_if_weaker(char **argv);
+
+/* Monotonic wall-clock seconds. */
+double cli_now(void);
 
 /* Label as the files write it: class + offset. */
 static inline long cli_label(int class_index, int label_offset)

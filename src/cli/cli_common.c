@@ -1,5 +1,5 @@
 /* cli_common.c — parsing, data selection and reporting shared by the commands. */
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "cli/ranks.h"
-#include "util/error.h"
+#include "ranks.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -342,4 +342,11 @@ int cli_fail(int json, bpnn_status status)
     if (json || cli_json_requested)
         cli_print_json(cli_json_error(status));
     return (int)status;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

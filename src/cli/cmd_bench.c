@@ -3,9 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "util/error.h"
-#include "util/timer.h"
+#include "cli.h"
 
 static const char help[] =
     "Usage: bpnn-cl bench [OPTIONS]\n"

@@ -2,13 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpnn_config.h"
-#include "cli/cli.h"
-#include "util/error.h"
-
-#if BPNN_WITH_OPENCL
-#include "backend/opencl/opencl_backend.h"
-#endif
+#include "cli.h"
 
 static const char help[] =
     "Usage: bpnn-cl devices [--json]\n"
@@ -32,17 +26,18 @@ static double gib(uint64_t bytes)
     return (double)bytes / (double)(1u << 30);
 }
 
-#if BPNN_WITH_OPENCL
-static json_t *json_spec_or_null(const opencl_device_info *list, long index)
+/* The spec `name` selects ("gpu", "opencl", "auto"), or NULL for none. */
+static const char *resolved(const char *name, bpnn_precision precision, char *buffer, size_t size)
 {
-    return index >= 0 ? json_string(list[index].spec) : json_null();
+    if (bpnn_device_resolve(name, precision, buffer, size) != BPNN_OK || buffer[0] == '\0')
+        return NULL;
+    return buffer;
 }
 
-static const char *spec_or(const opencl_device_info *list, long index, const char *none)
+static json_t *json_string_or_null(const char *text)
 {
-    return index >= 0 ? list[index].spec : none;
+    return text ? json_string(text) : json_null();
 }
-#endif
 
 int cmd_devices(int argc, char **argv)
 {
@@ -60,36 +55,26 @@ int cmd_devices(int argc, char **argv)
     if (status != BPNN_OK)
         return cli_fail(json, status);
 
-    /* the host path, as --device cpu opens it */
-    bpnn_device *cpu = NULL;
-    status = bpnn_device_open("cpu", BPNN_F32, &cpu);
+    bpnn_device_info *list = NULL;
+    size_t count = 0;
+    status = bpnn_list_devices(&list, &count);
     if (status != BPNN_OK)
         return cli_fail(json, status);
-
-#if BPNN_WITH_OPENCL
-    opencl_device_info *list = NULL;
-    size_t count = 0;
-    status = opencl_list_devices(&list, &count);
-    if (status != BPNN_OK) {
-        bpnn_device_close(cpu);
-        return cli_fail(json, status);
-    }
-    long gpu = opencl_resolve(list, count, "gpu", BPNN_F32);
-    long opencl = opencl_resolve(list, count, "opencl", BPNN_F32);
-    long auto32 = opencl_resolve(list, count, "auto", BPNN_F32);
-    long auto64 = opencl_resolve(list, count, "auto", BPNN_F64);
-#endif
-
+    char gpu_buffer[32], opencl_buffer[32], auto32_buffer[32], auto64_buffer[32];
+    const char *gpu = resolved("gpu", BPNN_F32, gpu_buffer, sizeof gpu_buffer);
+    const char *opencl = resolved("opencl", BPNN_F32, opencl_buffer, sizeof opencl_buffer);
+    const char *auto32 = resolved("auto", BPNN_F32, auto32_buffer, sizeof auto32_buffer);
+    const char *auto64 = resolved("auto", BPNN_F64, auto64_buffer, sizeof auto64_buffer);
+    const bpnn_device_info *host = &list[0];
     if (json) {
         json_t *devices = json_array();
         json_array_append_new(devices, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "spec", "cpu",
-                                                 "type", "host", "name", bpnn_device_name(cpu),
-                                                 "description", bpnn_device_description(cpu),
-                                                 "blas_core", bpnn_blas_core(), "fp64", 1));
+                                                 "type", "host", "name", host->name, "description",
+                                                 host->description, "blas_core", bpnn_blas_core(),
+                                                 "fp64", 1));
         json_t *object = json_pack("{s:o}", "devices", devices);
-#if BPNN_WITH_OPENCL
-        for (size_t i = 0; i < count; i++) {
-            const opencl_device_info *d = &list[i];
+        for (size_t i = 1; i < count; i++) {
+            const bpnn_device_info *d = &list[i];
             json_t *entry = json_pack(
                 "{s:s, s:i, s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:s, s:s, s:s, s:s}", "spec",
                 d->spec, "platform_index", d->platform_index, "device_index", d->device_index,
@@ -100,25 +85,17 @@ int cmd_devices(int argc, char **argv)
                 d->platform_name, "platform_version", d->platform_version);
             json_array_append_new(devices, entry);
         }
-        json_object_set_new(object, "opencl", json_true());
-        json_object_set_new(object, "gpu", json_spec_or_null(list, gpu));
-        json_object_set_new(object, "opencl_default", json_spec_or_null(list, opencl));
+        json_object_set_new(object, "opencl", json_boolean(bpnn_has_opencl()));
+        json_object_set_new(object, "gpu", json_string_or_null(gpu));
+        json_object_set_new(object, "opencl_default", json_string_or_null(opencl));
         json_object_set_new(object, "auto",
-                            json_pack("{s:s, s:s}", "f32", spec_or(list, auto32, "cpu"), "f64",
-                                      spec_or(list, auto64, "cpu")));
-#else
-        json_object_set_new(object, "opencl", json_false());
-        json_object_set_new(object, "gpu", json_null());
-        json_object_set_new(object, "opencl_default", json_null());
-        json_object_set_new(object, "auto", json_pack("{s:s, s:s}", "f32", "cpu", "f64", "cpu"));
-#endif
+                            json_pack("{s:s, s:s}", "f32", auto32 ? auto32 : "cpu", "f64",
+                                      auto64 ? auto64 : "cpu"));
         cli_print_json(object);
     } else {
-        printf("cpu          %s\n             %s\n", bpnn_device_name(cpu),
-               bpnn_device_description(cpu));
-#if BPNN_WITH_OPENCL
-        for (size_t i = 0; i < count; i++) {
-            const opencl_device_info *d = &list[i];
+        printf("cpu          %s\n             %s\n", host->name, host->description);
+        for (size_t i = 1; i < count; i++) {
+            const bpnn_device_info *d = &list[i];
             printf("%-12s %s (%s)\n", d->spec, d->name, d->vendor);
             printf("             %s, %u compute units, %.1f GiB global memory, %.1f GiB largest "
                    "allocation, fp64 %s\n",
@@ -127,20 +104,15 @@ int cmd_devices(int argc, char **argv)
             printf("             platform %s (%s), driver %s\n", d->platform_name,
                    d->device_version, d->driver_version);
         }
-        if (count == 0)
+        if (!bpnn_has_opencl())
+            printf("no OpenCL: this bpnn-cl was built without it\n");
+        else if (count == 1)
             printf("no OpenCL device (no OpenCL platform; clinfo -l lists what the driver "
                    "sees)\n");
         printf("\n--device gpu: %s; --device opencl: %s; --device auto: %s (f32), %s (f64)\n",
-               spec_or(list, gpu, "none"), spec_or(list, opencl, "none"),
-               spec_or(list, auto32, "cpu"), spec_or(list, auto64, "cpu"));
-#else
-        (void)gib;
-        printf("no OpenCL: this bpnn-cl was built without it\n");
-#endif
+               gpu ? gpu : "none", opencl ? opencl : "none", auto32 ? auto32 : "cpu",
+               auto64 ? auto64 : "cpu");
     }
-#if BPNN_WITH_OPENCL
-    free(list);
-#endif
-    bpnn_device_close(cpu);
+    bpnn_device_list_free(list);
     return 0;
 }

@@ -2,9 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/classify.h"
-#include "io/picture.h"
-#include "util/error.h"
+#include "classify.h"
+#include "picture.h"
 
 static const char help[] =
     "Usage: bpnn-cl eval --model FILE [OPTIONS]\n"
@@ -125,7 +124,7 @@ int cmd_eval(int argc, char **argv)
     classification c = {0};
     size_t *confusion = NULL;
     if (status == BPNN_OK)
-        status = classify(model_path, &data, &device, &c);
+        status = classify(model_path, &data, &device, 0, &c);
     if (status == BPNN_OK && !c.data.labels)
         status = bpnn_fail(BPNN_ERR_INVALID, "eval needs labelled data: %s", data.data_path);
     int classes = c.model ? bpnn_model_class_count(c.model) : 0;

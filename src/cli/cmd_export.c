@@ -2,10 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/same_file.h"
-#include "io/export.h"
-#include "util/error.h"
+#include "bpnn.h"
+#include "cli.h"
+#include "same_file.h"
 
 static const char help[] =
     "Usage: bpnn-cl export --model FILE --out DIR [--format csv|npy]\n"

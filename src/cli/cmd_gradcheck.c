@@ -2,8 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "util/error.h"
+#include "cli.h"
 
 #define GRADCHECK_THRESHOLD 1e-9
 

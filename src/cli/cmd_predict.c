@@ -2,9 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/classify.h"
-#include "io/atomic_file.h"
-#include "util/error.h"
+#include "bpnn.h"
+#include "classify.h"
 
 static const char help[] =
     "Usage: bpnn-cl predict --model FILE [OPTIONS]\n"
@@ -13,6 +12,9 @@ static const char help[] =
     "labels in the files' own convention. With no --data: Fashion-MNIST t10k.\n"
     "\n"
     "  --model FILE        a model written by bpnn-cl train --out\n"
+    "  --proba             also the output layer's activations, one column a class\n"
+    "                      (score_<label>, each in (0, 1); they need not sum to 1:\n"
+    "                      the units are independent sigmoids)\n"
     "  --out FILE          write here (default: stdout); replaced whole or not at "
     "all\n" CLI_DATA_HELP CLI_DEVICE_HELP
     "  (--precision defaults to the model's)\n\n" CLI_EXIT_HELP;
@@ -22,6 +24,7 @@ static const struct option options[] = {
     CLI_DEVICE_OPTIONS,
     {"model", required_argument, NULL, OPT_MODEL},
     {"out", required_argument, NULL, OPT_OUT},
+    {"proba", no_argument, NULL, OPT_PROBA},
     {NULL, 0, NULL, 0},
 };
 
@@ -32,12 +35,19 @@ static bpnn_status format_csv(const classification *c, char **text, size_t *size
     if (!stream)
         return bpnn_fail_oom("predictions CSV");
     int with_labels = c->data.labels != NULL;
-    int offset = c->model->label_offset;
-    fputs(with_labels ? "prediction,label\n" : "prediction\n", stream);
+    int offset = c->model->label_offset, k = bpnn_model_class_count(c->model);
+    fputs(with_labels ? "prediction,label" : "prediction", stream);
+    for (int j = 0; c->scores && j < k; j++)
+        fprintf(stream, ",score_%ld", cli_label(j, offset));
+    fputc('\n', stream);
     for (size_t i = 0; i < c->data.rows; i++) {
         fprintf(stream, "%ld", cli_label(c->predicted[i], offset));
         if (with_labels)
             fprintf(stream, ",%ld", cli_label(c->data.labels[i], offset));
+        /* digits enough for the model's precision to round-trip */
+        for (int j = 0; c->scores && j < k; j++)
+            fprintf(stream, c->model->precision == BPNN_F64 ? ",%.17g" : ",%.9g",
+                    c->scores[i * (size_t)k + (size_t)j]);
         fputc('\n', stream);
     }
     if (fclose(stream) != 0)
@@ -58,7 +68,7 @@ int cmd_predict(int argc, char **argv)
     char *text = NULL;
     size_t size = 0;
     if (status == BPNN_OK)
-        status = classify(model_path, &data, &device, &c);
+        status = classify(model_path, &data, &device, a.proba, &c);
     if (status == BPNN_OK)
         status = format_csv(&c, &text, &size);
     if (status == BPNN_OK) {

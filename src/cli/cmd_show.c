@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/same_file.h"
-#include "data/mat.h"
-#include "io/picture.h"
-#include "util/error.h"
+#include "cli.h"
+#include "picture.h"
+#include "same_file.h"
 
 static const char usage[] =
     "Usage: bpnn-cl show data|weights|curve [OPTIONS] --out FILE.png\n"
@@ -270,9 +268,7 @@ static bpnn_status show_data_run(data_picture *d)
         if (!(d->captions_text[i] = strdup(text)))
             return bpnn_fail_oom("captions");
     }
-    int column_major = d->grid.order >= 0
-                           ? d->grid.order
-                           : d->data.data_path && data_path_is_mat(d->data.data_path);
+    int column_major = d->grid.order >= 0 ? d->grid.order : bpnn_is_mat_file(d->data.data_path);
     picture_tiles tiles = {.values = d->values,
                            .count = count,
                            .stride = d->set.features,

@@ -6,20 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/blas_core.h"
-#include "bpnn_config.h"
-#include "cli/cli.h"
-#include "cli/model_rescue.h"
-#include "cli/ranks.h"
-#include "cli/same_file.h"
-#include "cli/train_progress.h"
-#include "io/picture.h"
-#include "util/error.h"
-
-#if BPNN_WITH_OPENCL
-#include "backend/opencl/opencl_backend.h"
-#endif
-#include "util/timer.h"
+#include "cli.h"
+#include "model_rescue.h"
+#include "picture.h"
+#include "ranks.h"
+#include "same_file.h"
+#include "train_progress.h"
 
 static const char help[] =
     "Usage: bpnn-cl train [OPTIONS]\n"
@@ -69,6 +61,10 @@ static const char help[] =
     "  --log-accuracy      measure train/test accuracy at every iteration or epoch\n"
     "  --plot FILE         draw the training curve as PNG at the end (see show curve)\n"
     "  --quiet             no progress on stderr\n"
+    "  --dry-run           load the data and print the memory plan on the device\n"
+    "                      (resident or streamed, sizes, the device's limits), then\n"
+    "                      exit: nothing uploaded or trained, no file written; a run\n"
+    "                      that cannot fit fails as training would (exit 1)\n"
     "BPNN_DEVICE_MEMORY=BYTES (K, M, G suffixes) pretends the device has that much\n"
     "memory: data that do not fit are streamed from the host.\n"
     "\n" CLI_EXIT_HELP;
@@ -112,6 +108,7 @@ static const struct option options[] = {
     {"log-accuracy", no_argument, NULL, OPT_LOG_ACCURACY},
     {"plot", required_argument, NULL, OPT_PLOT},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {NULL, 0, NULL, 0},
 };
 
@@ -127,6 +124,7 @@ typedef struct train_args {
     uint64_t seed;
     const char *out_path, *log_path, *plot_path;
     int stats, quiet, log_accuracy;
+    int dry_run; /* --dry-run: the memory plan, not the training */
     int optimizer_given;
     const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
     const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
@@ -383,6 +381,7 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         case OPT_PLOT: a->plot_path = optarg; break;
         case OPT_STATS: a->stats = 1; break;
         case OPT_QUIET: a->quiet = 1; break;
+        case OPT_DRY_RUN: a->dry_run = 1; break;
         default: return bpnn_fail(BPNN_ERR_INVALID, "unhandled option: see bpnn-cl train --help");
         }
     }
@@ -462,10 +461,22 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model, const 
     return status;
 }
 
-static void print_stats(const bpnn_device *device, const bpnn_train_result *result, int minibatch)
+static void print_stats(const bpnn_device *device, const bpnn_train_result *result, int minibatch,
+                        const cli_ranks_stats *before)
 {
     /* a resumed run counts only the iterations (epochs) it ran itself */
     int ran = result->iterations - result->resumed_epoch;
+    if (cli_ranks_count() > 1) {
+        cli_ranks_stats r = cli_ranks_get_stats();
+        r.reductions -= before->reductions;
+        r.bytes_sent -= before->bytes_sent;
+        r.seconds -= before->seconds;
+        fprintf(stderr,
+                "stats: rank 0 of %d: %llu reductions, %.1f MB sent, %.3f s in them (%.0f%% of "
+                "the training time, waits for the other ranks included)\n",
+                cli_ranks_count(), (unsigned long long)r.reductions, (double)r.bytes_sent / 1e6,
+                r.seconds, result->train_seconds > 0 ? 100 * r.seconds / result->train_seconds : 0);
+    }
     bpnn_device_stats stats;
     bpnn_device_get_stats(device, &stats);
     const bpnn_device_stats *s = &stats;
@@ -500,6 +511,7 @@ typedef struct train_run {
     int has_test, has_val, is_fashion;
     bpnn_model *model;
     size_t total_rows, total_val_rows; /* over every rank */
+    cli_ranks_stats ranks_before;      /* the reductions before training */
     train_progress progress;
     char *rescued;     /* where the model went when --out could not be written */
     int error_in_json; /* the results object carried the error */
@@ -576,11 +588,11 @@ static void print_plan(const train_run *r)
     const bpnn_train_options *t = &a->train;
     fprintf(stderr, "device %s: %s (%s)\n", bpnn_device_spec(r->device),
             bpnn_device_name(r->device), bpnn_device_description(r->device));
-    if (bpnn_device_blas_core(r->device) && blas_core_is_weaker())
+    if (bpnn_device_blas_core(r->device) && bpnn_blas_core_is_weaker())
         fprintf(stderr,
                 "bpnn-cl: warning: OpenBLAS runs its %s kernels, slower than this "
                 "CPU allows (%s)\n",
-                bpnn_blas_core(), blas_core_from_cpuid());
+                bpnn_blas_core(), bpnn_blas_core_best());
     fprintf(stderr, "data: %zu training samples x %zu features", r->total_rows, r->train.features);
     if (cli_ranks_count() > 1)
         fprintf(stderr, " shared among %d ranks", cli_ranks_count());
@@ -605,30 +617,87 @@ static void print_plan(const train_run *r)
     fprintf(stderr, ")%s\n", t->resume_path ? ", resumed" : "");
 }
 
+/* --dry-run: the memory plan bpnn_train would follow, printed instead of
+ * training, so that a run can be sized before it is started. A run that
+ * cannot fit fails here with training's own status and message. Under
+ * mpirun each rank plans for its share of the rows; rank 0 prints its own. */
+static bpnn_status dry_run(const train_run *r)
+{
+    const train_args *a = &r->args;
+    bpnn_memory_plan p;
+    BPNN_TRY(bpnn_train_plan(r->device, r->model, &r->train, &a->train, &p));
+    if (cli_ranks_rank() != 0)
+        return BPNN_OK;
+    const double mib = 1024.0 * 1024.0;
+    const char *pretended = getenv("BPNN_DEVICE_MEMORY");
+    if (a->device.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "dry_run", json_true());
+        json_object_set_new(o, "streamed", json_boolean(p.streamed));
+        json_object_set_new(o, "rows_per_block", json_integer((json_int_t)p.rows_per_block));
+        json_object_set_new(o, "resident_bytes", json_integer((json_int_t)p.resident_bytes));
+        json_object_set_new(o, "streamed_bytes", json_integer((json_int_t)p.streamed_bytes));
+        json_object_set_new(o, "largest_buffer", json_integer((json_int_t)p.largest_buffer));
+        json_object_set_new(o, "device_memory", json_integer((json_int_t)p.device_memory));
+        json_object_set_new(o, "usable_bytes", json_integer((json_int_t)p.usable_bytes));
+        json_object_set_new(o, "max_allocation", json_integer((json_int_t)p.max_allocation));
+        json_object_set_new(o, "device", json_string(bpnn_device_spec(r->device)));
+        json_object_set_new(o, "device_name", json_string(bpnn_device_name(r->device)));
+        json_object_set_new(o, "precision", json_string(bpnn_precision_name(a->device.precision)));
+        json_object_set_new(o, "layers", layers_json(r->model));
+        json_object_set_new(o, "optimizer", json_string(bpnn_optimizer_name(a->train.optimizer)));
+        json_object_set_new(o, "samples", json_integer((json_int_t)r->total_rows));
+        json_object_set_new(o, "version", json_string(BPNN_VERSION));
+        cli_print_json(o);
+        return BPNN_OK;
+    }
+    if (p.streamed)
+        printf("plan: streamed from the host, evaluated in blocks of %zu rows\n", p.rows_per_block);
+    else if (p.device_memory)
+        printf("plan: resident, every data set on the device\n");
+    else
+        printf("plan: resident, in host memory\n");
+    printf("resident: %.1f MiB (%llu bytes) with every data set on the device, largest buffer "
+           "%.1f MiB (%llu bytes)\n",
+           (double)p.resident_bytes / mib, (unsigned long long)p.resident_bytes,
+           (double)p.largest_buffer / mib, (unsigned long long)p.largest_buffer);
+    if (p.streamed)
+        printf("streamed: %.1f MiB (%llu bytes) with the data on the host\n",
+               (double)p.streamed_bytes / mib, (unsigned long long)p.streamed_bytes);
+    if (p.device_memory)
+        printf("device: %.1f MiB global memory (%llu bytes), %.1f MiB usable, largest allocation "
+               "%.1f MiB (%llu bytes)%s%s\n",
+               (double)p.device_memory / mib, (unsigned long long)p.device_memory,
+               (double)p.usable_bytes / mib, (double)p.max_allocation / mib,
+               (unsigned long long)p.max_allocation,
+               pretended && pretended[0] ? ", BPNN_DEVICE_MEMORY=" : "",
+               pretended && pretended[0] ? pretended : "");
+    else
+        printf("device: host memory, no limit set (BPNN_DEVICE_MEMORY sets one)\n");
+    printf("dry run: nothing uploaded or trained, no file written\n");
+    return BPNN_OK;
+}
+
 /* With several ranks on a host that has several GPUs, each rank takes its
  * own: "gpu" and "auto" name the local rank's GPU (in enumeration order). */
 static const char *rank_device(const char *spec, char *buffer, size_t size)
 {
-#if BPNN_WITH_OPENCL
     if (cli_ranks_count() < 2 || (strcmp(spec, "gpu") != 0 && strcmp(spec, "auto") != 0))
         return spec;
-    opencl_device_info *list = NULL;
+    bpnn_device_info *list = NULL;
     size_t count = 0, gpus = 0;
-    if (opencl_list_devices(&list, &count) != BPNN_OK)
+    if (bpnn_list_devices(&list, &count) != BPNN_OK)
         return spec;
     for (size_t i = 0; i < count; i++)
-        gpus += list[i].is_gpu;
+        gpus += strcmp(list[i].type, "GPU") == 0;
     if (gpus > 1) {
         size_t wanted = (size_t)cli_ranks_local_rank() % gpus;
         for (size_t i = 0, seen = 0; i < count; i++)
-            if (list[i].is_gpu && seen++ == wanted)
+            if (strcmp(list[i].type, "GPU") == 0 && seen++ == wanted)
                 snprintf(buffer, size, "%s", list[i].spec);
         spec = buffer;
     }
-    free(list);
-#else
-    (void)buffer, (void)size;
-#endif
+    bpnn_device_list_free(list);
     return spec;
 }
 
@@ -740,13 +809,17 @@ static bpnn_status run(train_run *r, double started)
     a->train.test = r->has_test ? &r->test : NULL;
     a->train.validation = r->has_val ? &r->val : NULL;
     bpnn_device_set_profiling(r->device, a->stats);
+    if (a->dry_run) /* the options above are those the plan depends on */
+        return dry_run(r);
+    r->ranks_before = cli_ranks_get_stats();
     bpnn_status status = bpnn_train(r->device, r->model, &r->train, &a->train, &r->result);
     train_progress_clear(&r->progress);
     BPNN_TRY(status);
     if (rank != 0)
         return BPNN_OK; /* rank 0 reports and saves what every rank holds */
     if (a->stats)
-        print_stats(r->device, &r->result, bpnn_optimizer_is_minibatch(a->train.optimizer));
+        print_stats(r->device, &r->result, bpnn_optimizer_is_minibatch(a->train.optimizer),
+                    &r->ranks_before);
     if (r->has_test)
         BPNN_TRY(accuracy(r->device, r->model, &r->test, &r->test_accuracy));
     /* A model or log that cannot be written fails the run (exit 1) after the
@@ -761,7 +834,7 @@ static bpnn_status run(train_run *r, double started)
     int plotted = late == BPNN_OK && a->plot_path && r->progress.record_count;
     if (late == BPNN_OK && a->plot_path)
         BPNN_TRY(plot_curve(r));
-    double total = bpnn_now() - started;
+    double total = cli_now() - started;
     if (a->device.json) {
         json_t *o = json_object();
         json_object_set_new(o, "train_accuracy", cli_json_number(r->result.train_accuracy));
@@ -848,7 +921,7 @@ static bpnn_status run(train_run *r, double started)
 
 int cmd_train(int argc, char **argv)
 {
-    double started = bpnn_now();
+    double started = cli_now();
     train_run r = {0};
     bpnn_status status = parse(argc, argv, &r.args);
     if (status == BPNN_OK)

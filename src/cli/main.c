@@ -5,17 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/blas_core.h"
-#include "bpnn_config.h"
-#include "cli/cli.h"
-#include "cli/ranks.h"
-#include "io/model_file.h"
-
-#if BPNN_WITH_OPENCL
-#define BPNN_WITH_OPENCL_TEXT ", OpenCL with CLBlast"
-#else
-#define BPNN_WITH_OPENCL_TEXT ", no OpenCL"
-#endif
+#include "cli.h"
+#include "ranks.h"
 
 static const char usage[] =
     "Usage: bpnn-cl COMMAND [OPTIONS]\n"
@@ -80,7 +71,7 @@ static void install_signal_handlers(void)
 
 int main(int argc, char **argv)
 {
-    blas_core_reexec_if_weaker(argv);
+    cli_blas_reexec_if_weaker(argv);
     setlocale(LC_ALL, "C");
     install_signal_handlers();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -89,8 +80,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("bpnn-cl %s (OpenBLAS core %s%s, %s)\n", BPNN_VERSION, bpnn_blas_core(),
-               BPNN_WITH_OPENCL_TEXT, cli_ranks_description());
+        printf("bpnn-cl %s (OpenBLAS core %s, %s, %s)\n", BPNN_VERSION, bpnn_blas_core(),
+               bpnn_has_opencl() ? "OpenCL with CLBlast" : "no OpenCL", cli_ranks_description());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {

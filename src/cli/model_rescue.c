@@ -1,5 +1,5 @@
 /* model_rescue.c — see model_rescue.h. */
-#include "cli/model_rescue.h"
+#include "model_rescue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,8 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "util/error.h"
 
 /* Saves the model under a new name in `dir`, never over an existing file:
  * the name is reserved with mkstemp, then the save replaces that empty file.

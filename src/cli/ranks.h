@@ -7,6 +7,7 @@
 #define BPNN_CLI_RANKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bpnn.h"
 
@@ -23,6 +24,15 @@ int cli_ranks_local_rank(void);
 /* bpnn_reduce_fn: sums element-wise over the ranks, in place, in a fixed
  * order (a ring: every rank gets the same bits whatever the timing). */
 bpnn_status cli_ranks_sum(double *values, size_t count, void *user);
+
+/* What this rank's reductions cost so far: their number, the bytes it sent
+ * (about 2 (N - 1) / N of each vector) and the seconds inside them, waits
+ * for slower ranks included. */
+typedef struct cli_ranks_stats {
+    uint64_t reductions, bytes_sent;
+    double seconds;
+} cli_ranks_stats;
+cli_ranks_stats cli_ranks_get_stats(void);
 
 /* Ends every rank with `code` after a failure of this one (its message
  * already printed); returns only when this is the one process. */

@@ -1,18 +1,17 @@
 /* ranks_mpi.c — ranks.h over MPI. MPI is joined only when a launcher
  * started the program (its environment says so), so that a plain bpnn-cl
  * never pays for MPI's start-up nor prints its warnings. */
-#include "cli/ranks.h"
+#include "ranks.h"
 
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/error.h"
-
 static int joined, rank, count = 1, local_rank;
 static double *incoming;
 static size_t incoming_size;
+static cli_ranks_stats totals; /* of this rank's reductions */
 
 static int launched_by_mpi(void)
 {
@@ -90,6 +89,7 @@ bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
     (void)user;
     if (count == 1 || total == 0)
         return BPNN_OK;
+    double started = MPI_Wtime();
     size_t largest = total / (size_t)count + 1;
     if (largest > incoming_size) {
         double *bigger = realloc(incoming, largest * sizeof *bigger);
@@ -121,7 +121,15 @@ bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
         if (code != MPI_SUCCESS)
             return mpi_failed("MPI_Sendrecv (gather)", code);
     }
+    totals.reductions++;
+    totals.bytes_sent += 2 * (uint64_t)(count - 1) * (total / (size_t)count) * sizeof *values;
+    totals.seconds += MPI_Wtime() - started;
     return BPNN_OK;
+}
+
+cli_ranks_stats cli_ranks_get_stats(void)
+{
+    return totals;
 }
 
 void cli_ranks_abort(int code)

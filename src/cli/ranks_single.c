@@ -1,5 +1,5 @@
 /* ranks_single.c — ranks.h for a build without MPI: one process, rank 0. */
-#include "cli/ranks.h"
+#include "ranks.h"
 
 void cli_ranks_init(int *argc, char ***argv)
 {
@@ -29,6 +29,11 @@ bpnn_status cli_ranks_sum(double *values, size_t count, void *user)
 {
     (void)values, (void)count, (void)user; /* the sum over one rank is its own */
     return BPNN_OK;
+}
+
+cli_ranks_stats cli_ranks_get_stats(void)
+{
+    return (cli_ranks_stats){0};
 }
 
 void cli_ranks_abort(int code)

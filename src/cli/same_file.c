@@ -1,13 +1,11 @@
 /* same_file.c — see same_file.h. */
-#include "cli/same_file.h"
+#include "same_file.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "util/error.h"
 
 /* What a path names: the inode when it exists, else the absolute path it
  * would be created at (its folder resolved, so that "./m" and "m" agree). */

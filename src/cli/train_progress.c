@@ -1,5 +1,5 @@
 /* train_progress.c — see train_progress.h. */
-#include "cli/train_progress.h"
+#include "train_progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,9 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "util/error.h"
-#include "util/timer.h"
+#include "cli.h"
 
 /* The bar is redrawn at most this often (seconds): a redraw per step would
  * cost more than a small step. */
@@ -173,7 +171,7 @@ void train_progress_clear(train_progress *p)
 
 static void draw_bar(train_progress *p, const bpnn_iteration *it)
 {
-    double now = bpnn_now();
+    double now = cli_now();
     if (p->bar_shown && now - p->last_draw < REDRAW_INTERVAL)
         return;
     p->last_draw = now;

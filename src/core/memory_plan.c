@@ -95,6 +95,7 @@ bpnn_status memory_plan_make(const backend *be, const bpnn_model *model, const b
     if (memory == 0) /* host memory: the data are where they are */
         return BPNN_OK;
     uint64_t usable = (uint64_t)(USABLE_SHARE * (double)memory);
+    out->usable_bytes = usable;
     uint64_t max_allocation = be->max_allocation ? be->max_allocation : memory;
     if (resident <= usable && out->largest_buffer <= max_allocation)
         return BPNN_OK;

@@ -13,6 +13,7 @@ typedef struct memory_plan {
     uint64_t resident_bytes; /* the whole run with every data set on the device */
     uint64_t streamed_bytes; /* the run with the data streamed */
     uint64_t largest_buffer; /* the largest single buffer of the resident plan */
+    uint64_t usable_bytes;   /* the share of the device's memory a plan may fill (0: host) */
 } memory_plan;
 
 /* `batch` is the mini-batch size (0 for cg and lbfgs; at most the rows),

@@ -277,6 +277,21 @@ bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer
     return BPNN_OK;
 }
 
+bpnn_status network_scores(network *net, backend_buffer *params, double *scores)
+{
+    backend *be = net->be;
+    int last = net->layer_count - 1;
+    size_t k = (size_t)net->sizes[last];
+    for (size_t first = 0; first < net->rows; first += net->block_rows) {
+        size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
+        BPNN_TRY(stage_block(net, first, m));
+        BPNN_TRY(forward(net, params, first, m));
+        BPNN_TRY(
+            be->ops->download(be, view_at(net->activation[last], 0), m * k, scores + first * k));
+    }
+    return BPNN_OK;
+}
+
 bpnn_status network_upload_data(backend *be, const bpnn_dataset *data, backend_buffer **x,
                                 backend_buffer **labels)
 {

@@ -63,6 +63,9 @@ static inline size_t network_mean_rows(const network *net)
 /* The argmax class of every row into `classes` (INDEX, rows long). */
 bpnn_status network_predict(network *net, backend_buffer *params, backend_buffer *classes);
 
+/* The output layer's activations of every row into host memory (rows x K). */
+bpnn_status network_scores(network *net, backend_buffer *params, double *scores);
+
 /* Uploads a host data set (and its labels when present) to the backend. */
 bpnn_status network_upload_data(backend *be, const bpnn_dataset *data, backend_buffer **x,
                                 backend_buffer **labels);

@@ -364,27 +364,27 @@ static bpnn_status check_options(const bpnn_train_options *o)
     return BPNN_OK;
 }
 
-bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
-                       const bpnn_train_options *options, bpnn_train_result *result)
+/* Everything bpnn_train checks before it starts, then its memory plan: one
+ * function, so that bpnn_train_plan answers what bpnn_train would do. */
+static bpnn_status plan_training(const char *function, const bpnn_device *be,
+                                 const bpnn_model *model, const bpnn_dataset *data,
+                                 const bpnn_train_options *options, memory_plan *plan)
 {
-    if (!result)
-        return bpnn_fail_null("bpnn_train", "result");
-    *result = (bpnn_train_result){.val_accuracy = -1, .val_cost = -1};
-    BPNN_TRY(check_arguments("bpnn_train", be, model, data));
+    BPNN_TRY(check_arguments(function, be, model, data));
     if (!options)
-        return bpnn_fail_null("bpnn_train", "options");
+        return bpnn_fail_null(function, "options");
     BPNN_TRY(check_options(options));
     /* a label outside the output layer would train towards no class at all */
     int classes = bpnn_model_class_count(model);
     BPNN_TRY(check_shapes(model, data, 1));
     BPNN_TRY(bpnn_dataset_check_labels(data, classes, "the training data"));
     if (options->test) {
-        BPNN_TRY(check_arguments("bpnn_train", be, model, options->test));
+        BPNN_TRY(check_arguments(function, be, model, options->test));
         BPNN_TRY(check_shapes(model, options->test, 1));
         BPNN_TRY(bpnn_dataset_check_labels(options->test, classes, "the test data"));
     }
     if (options->validation) {
-        BPNN_TRY(check_arguments("bpnn_train", be, model, options->validation));
+        BPNN_TRY(check_arguments(function, be, model, options->validation));
         BPNN_TRY(check_shapes(model, options->validation, 1));
         BPNN_TRY(bpnn_dataset_check_labels(options->validation, classes, "the validation data"));
     }
@@ -399,9 +399,39 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
         options->validation,
         options->progress && options->accuracy_every_iteration ? options->test : NULL};
     size_t batch = options->batch < data->rows ? options->batch : data->rows;
+    return memory_plan_make(be, model, data, extra, 2, minibatch ? batch : 0,
+                            optimizer_vectors(options), plan);
+}
+
+bpnn_status bpnn_train_plan(const bpnn_device *device, const bpnn_model *model,
+                            const bpnn_dataset *data, const bpnn_train_options *options,
+                            bpnn_memory_plan *out)
+{
+    if (!out)
+        return bpnn_fail_null("bpnn_train_plan", "out");
+    memory_plan plan = {0};
+    bpnn_status status = plan_training("bpnn_train_plan", device, model, data, options, &plan);
+    /* a refused plan still carries the figures worked out before the refusal */
+    *out = (bpnn_memory_plan){.streamed = status == BPNN_OK && plan.streamed,
+                              .rows_per_block = status == BPNN_OK ? plan.rows_per_block : 0,
+                              .resident_bytes = plan.resident_bytes,
+                              .streamed_bytes = plan.streamed_bytes,
+                              .largest_buffer = plan.largest_buffer,
+                              .usable_bytes = plan.usable_bytes,
+                              .device_memory = device ? device->memory_bytes : 0,
+                              .max_allocation = device ? device->max_allocation : 0};
+    return status;
+}
+
+bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *data,
+                       const bpnn_train_options *options, bpnn_train_result *result)
+{
+    if (!result)
+        return bpnn_fail_null("bpnn_train", "result");
+    *result = (bpnn_train_result){.val_accuracy = -1, .val_cost = -1};
     memory_plan plan;
-    BPNN_TRY(memory_plan_make(be, model, data, extra, 2, minibatch ? batch : 0,
-                              optimizer_vectors(options), &plan));
+    BPNN_TRY(plan_training("bpnn_train", be, model, data, options, &plan));
+    int minibatch = bpnn_optimizer_is_minibatch(options->optimizer);
     participants parts;
     bpnn_status status = participants_init(&parts, options);
     if (status == BPNN_OK && minibatch)
@@ -419,13 +449,11 @@ bpnn_status bpnn_train(bpnn_device *be, bpnn_model *model, const bpnn_dataset *d
     return status;
 }
 
-bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
-                         int32_t *classes)
+/* The forward pass over `data` (streamed in blocks when it does not fit the
+ * device) into classes, scores, or both (either may be NULL). */
+static bpnn_status predict_with(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
+                                int32_t *classes, double *scores)
 {
-    BPNN_TRY(check_arguments("bpnn_predict", be, model, data));
-    if (!classes)
-        return bpnn_fail_null("bpnn_predict", "classes");
-    BPNN_TRY(check_shapes(model, data, 0));
     /* a data set too large for the device is predicted in uploaded blocks
      * (the plan is that of a cost-and-gradient pass: generous) */
     memory_plan plan;
@@ -436,11 +464,33 @@ bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_da
     if (status == BPNN_OK)
         status = scored_set_open(be, model, data, NULL, NULL,
                                  plan.streamed ? plan.rows_per_block : 0, &set);
-    if (status == BPNN_OK)
+    if (status == BPNN_OK && scores)
+        status = network_scores(set.net, params, scores);
+    if (status == BPNN_OK && classes)
         status = network_predict(set.net, params, set.classes);
-    if (status == BPNN_OK)
+    if (status == BPNN_OK && classes)
         status = be->ops->download_index(be, view_at(set.classes, 0), data->rows, classes);
     scored_set_close(be, &set);
     backend_release(be, params);
     return status;
+}
+
+bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
+                         int32_t *classes)
+{
+    BPNN_TRY(check_arguments("bpnn_predict", be, model, data));
+    if (!classes)
+        return bpnn_fail_null("bpnn_predict", "classes");
+    BPNN_TRY(check_shapes(model, data, 0));
+    return predict_with(be, model, data, classes, NULL);
+}
+
+bpnn_status bpnn_predict_scores(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
+                                double *scores)
+{
+    BPNN_TRY(check_arguments("bpnn_predict_scores", be, model, data));
+    if (!scores)
+        return bpnn_fail_null("bpnn_predict_scores", "scores");
+    BPNN_TRY(check_shapes(model, data, 0));
+    return predict_with(be, model, data, NULL, scores);
 }

@@ -313,7 +313,7 @@ static bpnn_status load_idx(data_source *images_source, const char *labels_path,
     }
     size_t whole = rows, first = 0;
     if (opt.share_count > 1) {
-        size_t last;
+        size_t last = 0;
         if ((status = data_share_range(rows, opt.share_index, opt.share_count, images_name, &first,
                                        &last)) != BPNN_OK)
             goto done;

@@ -1098,3 +1098,8 @@ bpnn_status data_load_mat_source(data_source *source, const bpnn_load_options *o
     fclose(copy);
     return status;
 }
+
+int bpnn_is_mat_file(const char *path)
+{
+    return path && data_path_is_mat(path);
+}

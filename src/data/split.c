@@ -134,7 +134,7 @@ bpnn_status data_keep_share(bpnn_dataset *data, int index, int count, const char
     if (data->share_of)
         return bpnn_fail(BPNN_ERR_INVALID, "share %d of %d: %s: the data are a share already",
                          index, count, name);
-    size_t first, last;
+    size_t first = 0, last = 0;
     BPNN_TRY(data_share_range(data->rows, index, count, name, &first, &last));
     size_t rows = last - first;
     /* moved to the front in place, then the rest let go */

@@ -1,6 +1,6 @@
 /* atomic_file.c — write to a temporary file, fsync, rename; a group of files
  * renamed together; temporary files of killed saves cleaned up. */
-#include "io/atomic_file.h"
+#include "bpnn.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "io/atomic_file.h"
+#include "bpnn.h"
 #include "io/le_bytes.h"
 #include "io/model_file.h"
 #include "io/read_file.h"

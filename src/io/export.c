@@ -1,5 +1,5 @@
 /* export.c — the parameters as CSV and NPY files, one per layer. */
-#include "io/export.h"
+#include "bpnn.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io/atomic_file.h"
+#include "bpnn.h"
 #include "util/error.h"
 
 static bpnn_status check_output_dir(const char *dir)

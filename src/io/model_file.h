@@ -24,7 +24,6 @@
 #define BPNN_IO_MODEL_FILE_H
 
 #include "bpnn.h"
-#include "io/atomic_file.h"
 
 #define BPNN_MODEL_MAGIC "BPNNMDL" /* 8 bytes with its terminating NUL */
 #define BPNN_MODEL_FORMAT_VERSION 2u

@@ -1,12 +1,11 @@
 /* picture.c — the canvas every picture is drawn on: a cairo image surface,
  * checked after drawing, encoded as PNG in memory and written whole. */
-#include "io/picture_canvas.h"
+#include "picture_canvas.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomic_file.h"
-#include "util/error.h"
+#include "bpnn.h"
 
 bpnn_status picture_cairo_fail(cairo_status_t status, const char *what)
 {

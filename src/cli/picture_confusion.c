@@ -4,9 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "io/picture.h"
-#include "io/picture_canvas.h"
-#include "util/error.h"
+#include "picture.h"
+#include "picture_canvas.h"
 
 #define COLOR_TEXT 0x222222u
 #define COLOR_LINE 0xFFFFFFu

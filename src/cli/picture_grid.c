@@ -4,9 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "io/picture.h"
-#include "io/picture_canvas.h"
-#include "util/error.h"
+#include "picture.h"
+#include "picture_canvas.h"
 
 #define GRID_BACKGROUND 0x4A5468u /* padding: a slate that no gray tile has */
 #define GRID_CAPTION 0xF2F2F2u

@@ -9,9 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io/picture.h"
-#include "io/picture_canvas.h"
-#include "util/error.h"
+#include "picture.h"
+#include "picture_canvas.h"
 
 enum { CURVE_WIDTH = 800, CURVE_HEIGHT = 500 };
 
