@@ -372,6 +372,13 @@ typedef int (*bpnn_progress_fn)(const bpnn_iteration *it, void *user);
  * training, in place, and gives each participant the same result (sums in a
  * fixed order); bpnn-cl implements it over MPI. */
 typedef bpnn_status (*bpnn_reduce_fn)(double *values, size_t count, void *user);
+/* The same sum split in two, so that the library computes while it runs:
+ * start returns at once with a request, wait returns when `values` hold the
+ * sum (and releases the request). Requests started in the same order on
+ * every participant complete in that order. */
+typedef bpnn_status (*bpnn_reduce_start_fn)(double *values, size_t count, void *user,
+                                            void **request);
+typedef bpnn_status (*bpnn_reduce_wait_fn)(void *request, void *user);
 
 typedef struct bpnn_train_options {
     double lambda;            /* 1 */
@@ -406,6 +413,11 @@ typedef struct bpnn_train_options {
      * resume_path. A progress callback's stop takes effect on all ranks. */
     bpnn_reduce_fn reduce; /* NULL: one participant */
     void *reduce_user;
+    /* Optional (both or neither; reduce_user is theirs too): mini-batch
+     * gradients are then summed layer by layer, each layer's started as
+     * backpropagation finishes it, while the layers below are computed. */
+    bpnn_reduce_start_fn reduce_start;
+    bpnn_reduce_wait_fn reduce_wait;
     int rank, ranks; /* 0, 1 */
     /* the checkpoint identity of the whole training and validation data when
      * this participant holds a share of them (0: computed from the data given) */

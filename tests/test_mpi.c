@@ -193,6 +193,39 @@ START_TEST(test_minibatch_ranks_close_to_one_process)
 }
 END_TEST
 
+/* Mini-batch gradients summed layer by layer while backpropagation goes on
+ * (the default under mpirun) and summed after it (--no-overlap): the same
+ * steps, the sums cut into other chunks, so the same run to rounding. */
+START_TEST(test_overlapped_sums_follow_plain_ones)
+{
+    write_csv("data.csv", 1000);
+    const char *args = "--data data.csv --layers 8,16,12,4 --optimizer adam --epochs 2 "
+                       "--batch 64 --precision f64 --device cpu --stats";
+    char with[512];
+    char *out, *err;
+    ck_assert_msg(train(2, args, &out, &err) == 0, "%s", tail(err));
+    double cost = json_number(out, "final_cost"), steps = json_number(out, "evaluations");
+    /* per step: three layers' sums and the cost's, then the stop flag's */
+    const char *stats = strstr(err, "stats: rank 0 of 2: ");
+    ck_assert_msg(stats != NULL, "%s", tail(err));
+    long overlapped = strtol(stats + strlen("stats: rank 0 of 2: "), NULL, 10);
+    free(out);
+    free(err);
+    snprintf(with, sizeof with, "%s --no-overlap", args);
+    ck_assert_msg(train(2, with, &out, &err) == 0, "%s", tail(err));
+    printf("adam over 2 ranks: final cost %.17g overlapped, %.17g after backpropagation\n", cost,
+           json_number(out, "final_cost"));
+    ck_assert_double_eq(json_number(out, "evaluations"), steps);
+    ck_assert_rel(json_number(out, "final_cost"), cost, 1e-12);
+    stats = strstr(err, "stats: rank 0 of 2: ");
+    ck_assert_msg(stats != NULL, "%s", tail(err));
+    long plain = strtol(stats + strlen("stats: rank 0 of 2: "), NULL, 10);
+    ck_assert_int_eq(overlapped - plain, 3 * (long)steps);
+    free(out);
+    free(err);
+}
+END_TEST
+
 /* A checkpoint of a 2-rank run resumes with 3 ranks and with one: the
  * ranks' shares, their validation parts and z-score statistics make the
  * whole data set's fingerprint whatever their number. */
@@ -342,6 +375,7 @@ static Suite *mpi_suite(void)
     tcase_set_timeout(t, 240);
     tcase_add_test(t, test_full_batch_ranks_follow_one_process);
     tcase_add_test(t, test_minibatch_ranks_close_to_one_process);
+    tcase_add_test(t, test_overlapped_sums_follow_plain_ones);
     tcase_add_test(t, test_resume_with_other_ranks);
     tcase_add_test(t, test_failing_rank_ends_the_job);
     tcase_add_test(t, test_bad_share_ends_the_job);

@@ -74,6 +74,7 @@ enum cli_option {
     OPT_DELIMITER,
     OPT_DRY_RUN,
     OPT_PROBA,
+    OPT_NO_OVERLAP,
     OPT_HELP = 'h'
 };
 

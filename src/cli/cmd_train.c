@@ -65,6 +65,8 @@ static const char help[] =
     "                      (resident or streamed, sizes, the device's limits), then\n"
     "                      exit: nothing uploaded or trained, no file written; a run\n"
     "                      that cannot fit fails as training would (exit 1)\n"
+    "  --no-overlap        under mpirun: sum a mini-batch gradient after backpropagation\n"
+    "                      instead of layer by layer during it\n"
     "BPNN_DEVICE_MEMORY=BYTES (K, M, G suffixes) pretends the device has that much\n"
     "memory: data that do not fit are streamed from the host.\n"
     "\n" CLI_EXIT_HELP;
@@ -109,6 +111,7 @@ static const struct option options[] = {
     {"plot", required_argument, NULL, OPT_PLOT},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"no-overlap", no_argument, NULL, OPT_NO_OVERLAP},
     {NULL, 0, NULL, 0},
 };
 
@@ -124,7 +127,8 @@ typedef struct train_args {
     uint64_t seed;
     const char *out_path, *log_path, *plot_path;
     int stats, quiet, log_accuracy;
-    int dry_run; /* --dry-run: the memory plan, not the training */
+    int dry_run;    /* --dry-run: the memory plan, not the training */
+    int no_overlap; /* --no-overlap: mini-batch gradients summed after backpropagation */
     int optimizer_given;
     const char *minibatch_flag; /* the first mini-batch-only flag given, for messages */
     const char *fullbatch_flag; /* the first cg/lbfgs-only flag given */
@@ -382,6 +386,7 @@ static bpnn_status parse(int argc, char **argv, train_args *a)
         case OPT_STATS: a->stats = 1; break;
         case OPT_QUIET: a->quiet = 1; break;
         case OPT_DRY_RUN: a->dry_run = 1; break;
+        case OPT_NO_OVERLAP: a->no_overlap = 1; break;
         default: return bpnn_fail(BPNN_ERR_INVALID, "unhandled option: see bpnn-cl train --help");
         }
     }
@@ -711,6 +716,10 @@ static void join_ranks(train_run *r)
     t->ranks = cli_ranks_count();
     if (t->ranks > 1)
         t->reduce = cli_ranks_sum;
+    if (t->ranks > 1 && !r->args.no_overlap && cli_ranks_can_overlap()) {
+        t->reduce_start = cli_ranks_start;
+        t->reduce_wait = cli_ranks_wait;
+    }
 }
 
 /* The largest label + 1 over every rank's share: one network for all. */

@@ -25,9 +25,17 @@ int cli_ranks_local_rank(void);
  * order (a ring: every rank gets the same bits whatever the timing). */
 bpnn_status cli_ranks_sum(double *values, size_t count, void *user);
 
+/* The same sum in two halves (bpnn_reduce_start_fn, bpnn_reduce_wait_fn):
+ * a thread of this rank runs the sums in the order they were started, over
+ * the same ring, while the caller computes. Available when MPI grants
+ * MPI_THREAD_SERIALIZED (cli_ranks_can_overlap). */
+int cli_ranks_can_overlap(void);
+bpnn_status cli_ranks_start(double *values, size_t count, void *user, void **request);
+bpnn_status cli_ranks_wait(void *request, void *user);
+
 /* What this rank's reductions cost so far: their number, the bytes it sent
- * (about 2 (N - 1) / N of each vector) and the seconds inside them, waits
- * for slower ranks included. */
+ * (about 2 (N - 1) / N of each vector) and the seconds the program waited
+ * for them (for slower ranks too; an overlapped sum only while waited for). */
 typedef struct cli_ranks_stats {
     uint64_t reductions, bytes_sent;
     double seconds;

@@ -4,14 +4,44 @@
 #include "ranks.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int joined, rank, count = 1, local_rank;
+static int serialized; /* MPI may be called from the reducing thread */
 static double *incoming;
 static size_t incoming_size;
 static cli_ranks_stats totals; /* of this rank's reductions */
+
+/* A sum started (cli_ranks_start) and run by the reducing thread. */
+typedef struct sum_job {
+    double *values;
+    size_t count;
+    int done;
+    bpnn_status status;
+    char message[512]; /* the reducing thread's failure, for the waiting one */
+    struct sum_job *next;
+} sum_job;
+
+/* The reducing thread runs the sums in the order they were started, one at a
+ * time; while it runs, it alone calls MPI (MPI_THREAD_SERIALIZED). */
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    sum_job *first, *last;
+    int running, stopping;
+} worker = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static int launched_by_mpi(void)
 {
@@ -25,9 +55,12 @@ static int launched_by_mpi(void)
 
 void cli_ranks_init(int *argc, char ***argv)
 {
-    if (!launched_by_mpi() || MPI_Init(argc, argv) != MPI_SUCCESS)
+    int provided = MPI_THREAD_SINGLE;
+    if (!launched_by_mpi() ||
+        MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return;
     joined = 1;
+    serialized = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &count);
     /* the ranks sharing this host, for one GPU each */
@@ -39,8 +72,21 @@ void cli_ranks_init(int *argc, char ***argv)
     }
 }
 
+static void stop_worker(void)
+{
+    if (!worker.running)
+        return;
+    pthread_mutex_lock(&worker.lock);
+    worker.stopping = 1;
+    pthread_cond_broadcast(&worker.changed);
+    pthread_mutex_unlock(&worker.lock);
+    pthread_join(worker.thread, NULL);
+    worker.running = worker.stopping = 0;
+}
+
 void cli_ranks_finalize(void)
 {
+    stop_worker();
     free(incoming);
     incoming = NULL;
     if (joined)
@@ -84,12 +130,8 @@ static bpnn_status mpi_failed(const char *call, int code)
  * chunk is summed in ring order starting from its own rank, the same order
  * every time, and every rank ends with the same bits. Bytes sent per rank:
  * 2 (n - 1) / n of the vector. */
-bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
+static bpnn_status ring_sum(double *values, size_t total)
 {
-    (void)user;
-    if (count == 1 || total == 0)
-        return BPNN_OK;
-    double started = MPI_Wtime();
     size_t largest = total / (size_t)count + 1;
     if (largest > incoming_size) {
         double *bigger = realloc(incoming, largest * sizeof *bigger);
@@ -121,10 +163,110 @@ bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
         if (code != MPI_SUCCESS)
             return mpi_failed("MPI_Sendrecv (gather)", code);
     }
-    totals.reductions++;
-    totals.bytes_sent += 2 * (uint64_t)(count - 1) * (total / (size_t)count) * sizeof *values;
-    totals.seconds += MPI_Wtime() - started;
     return BPNN_OK;
+}
+
+static void count_sum(size_t total)
+{
+    totals.reductions++;
+    totals.bytes_sent += 2 * (uint64_t)(count - 1) * (total / (size_t)count) * sizeof(double);
+}
+
+static void *run_sums(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&worker.lock);
+    for (;;) {
+        while (!worker.first && !worker.stopping)
+            pthread_cond_wait(&worker.changed, &worker.lock);
+        sum_job *job = worker.first;
+        if (!job)
+            break; /* stopping, and nothing left */
+        worker.first = job->next;
+        if (!worker.first)
+            worker.last = NULL;
+        pthread_mutex_unlock(&worker.lock);
+        bpnn_status status = ring_sum(job->values, job->count);
+        if (status != BPNN_OK)
+            snprintf(job->message, sizeof job->message, "%s", bpnn_error_message());
+        pthread_mutex_lock(&worker.lock);
+        job->status = status;
+        job->done = 1;
+        pthread_cond_broadcast(&worker.changed);
+    }
+    pthread_mutex_unlock(&worker.lock);
+    return NULL;
+}
+
+int cli_ranks_can_overlap(void)
+{
+    return joined && count > 1 && serialized;
+}
+
+bpnn_status cli_ranks_start(double *values, size_t total, void *user, void **request)
+{
+    (void)user;
+    *request = NULL;
+    if (count == 1 || total == 0)
+        return BPNN_OK;
+    sum_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return bpnn_fail_oom("an overlapped reduction");
+    *job = (sum_job){.values = values, .count = total};
+    if (!worker.running) {
+        if (pthread_create(&worker.thread, NULL, run_sums, NULL) != 0) {
+            free(job);
+            return bpnn_fail(BPNN_ERR_RUNTIME, "cannot start the reducing thread: rank %d of %d",
+                             rank, count);
+        }
+        worker.running = 1;
+    }
+    count_sum(total);
+    pthread_mutex_lock(&worker.lock);
+    if (worker.last)
+        worker.last->next = job;
+    else
+        worker.first = job;
+    worker.last = job;
+    pthread_cond_broadcast(&worker.changed);
+    pthread_mutex_unlock(&worker.lock);
+    *request = job;
+    return BPNN_OK;
+}
+
+bpnn_status cli_ranks_wait(void *request, void *user)
+{
+    (void)user;
+    sum_job *job = request;
+    if (!job)
+        return BPNN_OK;
+    double started = seconds_now();
+    pthread_mutex_lock(&worker.lock);
+    while (!job->done)
+        pthread_cond_wait(&worker.changed, &worker.lock);
+    pthread_mutex_unlock(&worker.lock);
+    totals.seconds += seconds_now() - started;
+    bpnn_status status = job->status;
+    if (status != BPNN_OK)
+        bpnn_fail(status, "%s", job->message);
+    free(job);
+    return status;
+}
+
+bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
+{
+    if (count == 1 || total == 0)
+        return BPNN_OK;
+    if (worker.running) { /* the reducing thread alone calls MPI meanwhile */
+        void *request;
+        BPNN_TRY(cli_ranks_start(values, total, user, &request));
+        return cli_ranks_wait(request, user);
+    }
+    double started = seconds_now();
+    count_sum(total);
+    bpnn_status status = ring_sum(values, total);
+    totals.seconds += seconds_now() - started;
+    return status;
 }
 
 cli_ranks_stats cli_ranks_get_stats(void)

@@ -251,6 +251,51 @@ static bpnn_status diverged(const minibatch *mb, int epoch, uint64_t step, doubl
                      epoch + 1, (unsigned long long)step, (unsigned long long)mb->steps, lr);
 }
 
+/* network.layer_done while overlapping: starts the sum of layer l's slice. */
+static bpnn_status sum_layer(void *user, int l)
+{
+    minibatch *mb = user;
+    /* Theta between layers l and l + 1 (0-based) follows the l layers' before it */
+    size_t offset = bpnn_param_count(l + 1, mb->model->sizes);
+    size_t count = bpnn_param_count(l + 2, mb->model->sizes) - offset;
+    return participants_overlap_layer(mb->parts, mb->be, mb->grad, offset, count, 1);
+}
+
+/* This share's part of the step's gradient and cost (the mean over the
+ * step's rows everywhere), summed over the shares: layer by layer while
+ * backpropagation goes on when the caller's reduction can overlap, else in
+ * one sum after it. A share with no rows this step adds zeros, in the same
+ * sums as the others. */
+static bpnn_status shared_gradient(minibatch *mb, uint64_t in_epoch, size_t first, size_t rows,
+                                   double *cost)
+{
+    backend *be = mb->be;
+    *cost = 0;
+    int overlap = participants_overlaps(mb->parts);
+    if (overlap)
+        BPNN_TRY(participants_overlap_begin(mb->parts, mb->n, 1));
+    bpnn_status status = BPNN_OK;
+    if (rows > 0) {
+        status = load_batch(mb, first, rows);
+        if (status == BPNN_OK) {
+            network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
+            mb->net->mean_rows = global_step_rows(mb, in_epoch);
+            mb->net->layer_done = overlap ? sum_layer : NULL;
+            mb->net->layer_user = mb;
+            status = network_cost_gradient(mb->net, mb->params, 0.0, cost, mb->grad);
+            mb->net->layer_done = NULL;
+        }
+    } else {
+        status = be->ops->upload(be, view_at(mb->grad, 0), mb->n, mb->zeros);
+        for (int l = mb->model->layer_count - 2; overlap && status == BPNN_OK && l >= 0; l--)
+            status = sum_layer(mb, l);
+    }
+    if (overlap) /* waits for the layers' sums even after a failure */
+        return participants_overlap_finish(mb->parts, be, mb->grad, mb->n, cost, 1, status);
+    BPNN_TRY(status);
+    return participants_sum_gradient(mb->parts, be, mb->grad, mb->n, cost, 1);
+}
+
 /* One step on rows order[first .. first + rows): the batch's cost into *cost. */
 static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t first, size_t rows,
                              double *cost, double *lr)
@@ -261,18 +306,8 @@ static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t
         network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
         BPNN_TRY(network_cost_gradient(mb->net, mb->params, mb->o->lambda, cost, mb->grad));
     } else {
-        /* this share's part of the mean over the step's rows everywhere,
-         * summed over the shares; the regularization once, after */
-        *cost = 0;
-        if (rows > 0) {
-            BPNN_TRY(load_batch(mb, first, rows));
-            network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
-            mb->net->mean_rows = global_step_rows(mb, in_epoch);
-            BPNN_TRY(network_cost_gradient(mb->net, mb->params, 0.0, cost, mb->grad));
-        } else {
-            BPNN_TRY(be->ops->upload(be, view_at(mb->grad, 0), mb->n, mb->zeros));
-        }
-        BPNN_TRY(participants_sum_gradient(mb->parts, be, mb->grad, mb->n, cost, 1));
+        /* the regularization once, after the sum */
+        BPNN_TRY(shared_gradient(mb, in_epoch, first, rows, cost));
         double regularization;
         BPNN_TRY(
             network_regularization(mb->net, mb->params, mb->o->lambda, &regularization, mb->grad));

@@ -196,6 +196,8 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
                                fan_in + 1));
         BPNN_TRY(be->ops->bias_gradient(be, m, fan_out, d, inv_m, beta, theta_view(grad, s, l),
                                         fan_in + 1));
+        if (net->layer_done && first + m == net->rows)
+            BPNN_TRY(net->layer_done(net->layer_user, l));
         if (l == 0)
             break; /* D_1, the input's delta, would be a whole GEMM for nothing */
         /* D_l = (D_{l+1} Theta_l[:,1:]) .* a_l (1 - a_l) */

@@ -29,6 +29,12 @@ typedef struct network {
     backend_buffer *activation[BPNN_MAX_LAYERS]; /* [l], l >= 1: block x sizes[l] */
     backend_buffer *output_z;                    /* block x K, output pre-activations */
     backend_buffer *delta[BPNN_MAX_LAYERS];      /* [l], l >= 1; the input has none */
+    /* When set, called as backpropagation completes layer l's gradient
+     * (Theta_l's slice of it) in the last block of rows, from the last layer
+     * down: a participant starts summing that slice while the layers below
+     * are computed. */
+    bpnn_status (*layer_done)(void *user, int l);
+    void *layer_user;
 } network;
 
 /* with_gradient = 0 allocates what a forward pass needs, no deltas. */
