@@ -277,9 +277,16 @@ typedef struct bpnn_device_stats {
     double kernel_seconds;
     uint64_t gemm_calls;
     uint64_t kernel_calls;
+    /* calls in which the host waited for the device (blocking reads and
+     * writes, scalars of reductions, clFinish) and the seconds it waited:
+     * transfers and the device's queued work together. 0 on the cpu path. */
+    uint64_t host_syncs;
+    double host_wait_seconds;
 } bpnn_device_stats;
 
-BPNN_API void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out);
+/* Waits for the work queued on the device first, so that the timings of
+ * everything done so far are in. device may be NULL (all zero). */
+BPNN_API void bpnn_device_get_stats(bpnn_device *device, bpnn_device_stats *out);
 BPNN_API void bpnn_device_set_profiling(bpnn_device *device, int on);
 /* The OpenBLAS kernel family the device computes with, or NULL when it does
  * not use the host's BLAS (OpenCL devices). */
@@ -460,6 +467,8 @@ typedef struct bpnn_train_result {
     /* Bytes that crossed host<->device while the optimizer ran (after the
      * upload, before the parameters come back). */
     uint64_t optimizer_transfer_bytes;
+    /* Times the host waited for the device meanwhile (bpnn_device_stats). */
+    uint64_t optimizer_host_syncs;
     /* mini-batch */
     int best_epoch;      /* the epoch whose parameters are kept (0: none) */
     double val_accuracy; /* at the kept parameters; < 0 without validation */
@@ -517,6 +526,17 @@ BPNN_API bpnn_status bpnn_predict_scores(bpnn_device *device, const bpnn_model *
 BPNN_API bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model *model,
                                            const bpnn_dataset *data, double lambda, int repeat,
                                            double *seconds);
+
+/* The GEMMs of one mini-batch training step of `batch` rows, exactly as the
+ * step runs them (forward A_l Theta_l^T; per layer from the top the weight
+ * gradient D^T A and, above the input, the delta D Theta), on random data
+ * already on the device: `repeat` timings after one warm-up, each until the
+ * device has finished. bpnn_step_gemm_flops gives their floating-point
+ * operations, 2 b s_l s_{l+1} per product: 2 products for the first layer,
+ * 3 for the others (the input has no delta). */
+BPNN_API bpnn_status bpnn_time_step_gemms(bpnn_device *device, int layer_count, const int *sizes,
+                                          size_t batch, int repeat, double *seconds);
+BPNN_API double bpnn_step_gemm_flops(int layer_count, const int *sizes, size_t batch);
 
 /* ---- gradient checking --------------------------------------------------- */
 

@@ -296,7 +296,8 @@ END_TEST
 START_TEST(test_interrupt_anywhere)
 {
     char command[8192];
-    snprintf(command, sizeof command, "exec %s bench --repeat 1000000 --samples 2000", program);
+    snprintf(command, sizeof command, "exec %s bench --device cpu --repeat 1000 --steps 1000",
+             program);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -308,6 +309,35 @@ START_TEST(test_interrupt_anywhere)
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+}
+END_TEST
+
+/* bench: every figure, from one run, in the JSON the README documents; the
+ * FLOP count is the stated formula's. */
+START_TEST(test_bench_json)
+{
+    const char *out, *err;
+    ck_assert_int_eq(run("bench --device cpu --layers 20,8,3 --batch 16 --steps 5 --repeat 3 "
+                         "--samples 50 --json",
+                         &out, &err),
+                     0);
+    static const char *const keys[] = {
+        "\"devices\": [",    "\"device\": \"cpu\"", "\"precision\": \"f32\"", "\"batch\": 16",
+        "gemm_gflops",       "train_samples_per_s", "train_gflops",           "efficiency",
+        "evaluations_per_s", "first_step_seconds"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        ck_assert_msg(strstr(out, keys[i]) != NULL, "no %s in %s", keys[i], out);
+    /* per sample: 2 x 20 x 8 twice (forward, weight gradient), 2 x 8 x 3 three times */
+    ck_assert_msg(strstr(out, "\"flops_per_sample\": 784.0") != NULL, "%s", out);
+    double efficiency = strtod(strstr(out, "\"efficiency\": ") + 14, NULL);
+    ck_assert_msg(efficiency > 0 && efficiency < 100, "efficiency %g", efficiency);
+    /* two devices in one run, and a bad one refused */
+    ck_assert_int_eq(run("bench --device cpu --device cpu --layers 20,8,3 --batch 16 --steps 2 "
+                         "--repeat 1 --samples 20",
+                         &out, &err),
+                     0);
+    ck_assert_int_eq((int)(strstr(strstr(out, "  gemm ") + 1, "  gemm ") != NULL), 1);
+    ck_assert_int_eq(run("bench --device fpga", &out, &err), 2);
 }
 END_TEST
 
@@ -666,6 +696,7 @@ static Suite *cli_suite(void)
     tcase_add_checked_fixture(t, setup, NULL);
     tcase_set_timeout(t, 180);
     tcase_add_test(t, test_train_predict_eval_export);
+    tcase_add_test(t, test_bench_json);
     tcase_add_test(t, test_gradcheck);
     tcase_add_test(t, test_help_and_version);
     tcase_add_test(t, test_bad_input);

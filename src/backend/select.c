@@ -147,8 +147,12 @@ void bpnn_device_close(bpnn_device *device)
         device->ops->destroy(device);
 }
 
-void bpnn_device_get_stats(const bpnn_device *device, bpnn_device_stats *out)
+void bpnn_device_get_stats(bpnn_device *device, bpnn_device_stats *out)
 {
+    /* the work queued so far finishes first, so that its timings are in
+     * (profiling events are read as they complete) */
+    if (device && out && device->ops->finish(device) != BPNN_OK)
+        bpnn_clear_error(); /* the next call that needs the device reports it */
     if (out)
         *out = device ? device->stats : (bpnn_device_stats){0};
 }

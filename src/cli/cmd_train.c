@@ -466,7 +466,7 @@ static bpnn_status accuracy(bpnn_device *device, const bpnn_model *model, const 
     return status;
 }
 
-static void print_stats(const bpnn_device *device, const bpnn_train_result *result, int minibatch,
+static void print_stats(bpnn_device *device, const bpnn_train_result *result, int minibatch,
                         const cli_ranks_stats *before)
 {
     /* a resumed run counts only the iterations (epochs) it ran itself */
@@ -499,6 +499,13 @@ static void print_stats(const bpnn_device *device, const bpnn_train_result *resu
             ran > 0 ? (double)result->optimizer_transfer_bytes / ran : 0.0,
             minibatch ? "epoch" : "iteration", (unsigned long long)s->gemm_calls, s->gemm_seconds,
             (unsigned long long)s->kernel_calls, s->kernel_seconds);
+    fprintf(stderr,
+            "stats: the host waited for the device %llu times in all, %.3f s; during the "
+            "optimizer %llu times, %.1f per %s\n",
+            (unsigned long long)s->host_syncs, s->host_wait_seconds,
+            (unsigned long long)result->optimizer_host_syncs,
+            ran > 0 ? (double)result->optimizer_host_syncs / ran : 0.0,
+            minibatch ? "epoch" : "iteration");
 }
 
 static json_t *layers_json(const bpnn_model *model)

@@ -614,6 +614,7 @@ bpnn_status minibatch_train(backend *be, bpnn_model *model, const bpnn_dataset *
     result->train_seconds = bpnn_now() - started;
     result->optimizer_transfer_bytes = be->stats.bytes_to_device - before.bytes_to_device +
                                        be->stats.bytes_from_device - before.bytes_from_device;
+    result->optimizer_host_syncs = be->stats.host_syncs - before.host_syncs;
     /* early stopping keeps the best epoch's parameters; a run stopped by its
      * caller keeps the parameters it reached */
     int restore = status == BPNN_OK && o->patience > 0 && mb.best_epoch > 0 &&

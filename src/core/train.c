@@ -305,6 +305,7 @@ static bpnn_status full_batch_train(backend *be, bpnn_model *model, const bpnn_d
         result->train_seconds = bpnn_now() - t.started;
         result->optimizer_transfer_bytes = be->stats.bytes_to_device - before.bytes_to_device +
                                            be->stats.bytes_from_device - before.bytes_from_device;
+        result->optimizer_host_syncs = be->stats.host_syncs - before.host_syncs;
     }
     if (status == BPNN_OK)
         status = be->ops->download(be, view_at(p.params, 0), model->param_count, model->params);

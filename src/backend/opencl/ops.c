@@ -14,6 +14,7 @@
 
 #include "backend/opencl/opencl_internal.h"
 #include "util/error.h"
+#include "util/timer.h"
 
 /* ---- kernel arguments and launches ----------------------------------------- */
 
@@ -66,6 +67,14 @@ static karg real_arg(const opencl_backend *cl, scalar_slot *slot, double value)
 
 /* The sums' accumulator on the device: double, or float2 (sum, compensation). */
 #define ACC_BYTES 8
+
+/* Counts a call in which the host waited for the device (a blocking read or
+ * write, clFinish) that began at `started`: what a GPU punishes. */
+static void count_wait(opencl_backend *cl, double started)
+{
+    cl->base.stats.host_syncs++;
+    cl->base.stats.host_wait_seconds += bpnn_now() - started;
+}
 
 /* Queues one event (and, for GEMM, the marker before it) for the stats. */
 static bpnn_status record_event(opencl_backend *cl, cl_event start, cl_event end, int is_gemm)
@@ -286,9 +295,11 @@ static bpnn_status ocl_upload(backend *be, backend_view dst, size_t count, const
         return BPNN_OK;
     cl_int err = CL_SUCCESS;
     if (be->precision == BPNN_F64) {
+        double started = bpnn_now();
         err = clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE,
                                    dst.offset * sizeof(cl_double), count * sizeof(cl_double), src,
                                    0, NULL, NULL);
+        count_wait(cl, started);
     } else {
         size_t chunk = count < STAGING_ELEMENTS ? count : STAGING_ELEMENTS;
         cl_float *staging = malloc(chunk * sizeof *staging);
@@ -298,9 +309,11 @@ static bpnn_status ocl_upload(backend *be, backend_view dst, size_t count, const
             size_t n = count - done < chunk ? count - done : chunk;
             for (size_t i = 0; i < n; i++)
                 staging[i] = (cl_float)src[done + i];
+            double started = bpnn_now();
             err = clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE,
                                        (dst.offset + done) * sizeof(cl_float), n * sizeof(cl_float),
                                        staging, 0, NULL, NULL);
+            count_wait(cl, started);
         }
         free(staging);
     }
@@ -318,9 +331,11 @@ static bpnn_status ocl_download(backend *be, backend_view src, size_t count, dou
         return BPNN_OK;
     cl_int err = CL_SUCCESS;
     if (be->precision == BPNN_F64) {
+        double started = bpnn_now();
         err =
             clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE, src.offset * sizeof(cl_double),
                                 count * sizeof(cl_double), dst, 0, NULL, NULL);
+        count_wait(cl, started);
     } else {
         size_t chunk = count < STAGING_ELEMENTS ? count : STAGING_ELEMENTS;
         cl_float *staging = malloc(chunk * sizeof *staging);
@@ -328,9 +343,11 @@ static bpnn_status ocl_download(backend *be, backend_view src, size_t count, dou
             return bpnn_fail_oom("OpenCL download staging");
         for (size_t done = 0; done < count && err == CL_SUCCESS; done += chunk) {
             size_t n = count - done < chunk ? count - done : chunk;
+            double started = bpnn_now();
             err = clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE,
                                       (src.offset + done) * sizeof(cl_float), n * sizeof(cl_float),
                                       staging, 0, NULL, NULL);
+            count_wait(cl, started);
             for (size_t i = 0; i < n && err == CL_SUCCESS; i++)
                 dst[done + i] = (double)staging[i];
         }
@@ -348,9 +365,11 @@ static bpnn_status ocl_upload_index(backend *be, backend_view dst, size_t count,
     BPNN_TRY(check_view(cl, "upload_index", dst, count, BACKEND_INDEX));
     if (count == 0)
         return BPNN_OK;
+    double started = bpnn_now();
     cl_int err =
         clEnqueueWriteBuffer(cl->queue, dst.buffer->mem, CL_TRUE, dst.offset * sizeof(cl_int),
                              count * sizeof(cl_int), src, 0, NULL, NULL);
+    count_wait(cl, started);
     if (err != CL_SUCCESS)
         return opencl_fail_call(cl, "clEnqueueWriteBuffer(labels)", err);
     be->stats.bytes_to_device += count * sizeof(cl_int);
@@ -363,9 +382,11 @@ static bpnn_status ocl_download_index(backend *be, backend_view src, size_t coun
     BPNN_TRY(check_view(cl, "download_index", src, count, BACKEND_INDEX));
     if (count == 0)
         return BPNN_OK;
+    double started = bpnn_now();
     cl_int err =
         clEnqueueReadBuffer(cl->queue, src.buffer->mem, CL_TRUE, src.offset * sizeof(cl_int),
                             count * sizeof(cl_int), dst, 0, NULL, NULL);
+    count_wait(cl, started);
     if (err != CL_SUCCESS)
         return opencl_fail_call(cl, "clEnqueueReadBuffer(labels)", err);
     be->stats.bytes_from_device += count * sizeof(cl_int);
@@ -709,8 +730,10 @@ static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args
     BPNN_TRY(launch(cl, pass2, final_args, 4, local2, local2));
 
     unsigned char bytes[ACC_BYTES];
+    double started = bpnn_now();
     cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE, cl->reduce_groups * element,
                                      element, bytes, 0, NULL, NULL);
+    count_wait(cl, started);
     if (err != CL_SUCCESS) {
         char call[96];
         snprintf(call, sizeof call, "clEnqueueReadBuffer(%s result)", opencl_kernel_names[pass1]);
@@ -851,7 +874,9 @@ static bpnn_status ocl_copy(backend *be, size_t n, backend_view x, backend_view 
 static bpnn_status ocl_finish(backend *be)
 {
     opencl_backend *cl = opencl_of(be);
+    double started = bpnn_now();
     cl_int err = clFinish(cl->queue);
+    count_wait(cl, started);
     if (err != CL_SUCCESS)
         return opencl_fail_call(cl, "clFinish", err);
     return opencl_harvest_events(cl);
