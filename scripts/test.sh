@@ -9,7 +9,11 @@
 #   4. builds the libFuzzer targets and runs each a short while (fuzz/smoke.sh);
 #   5. runs `verify` and `gradcheck` on Oclgrind, a simulated GPU that reports
 #      data races, out-of-bounds accesses and API misuse: any report fails;
-#      there too, `train --dry-run` plans against its real 128 MiB.
+#      there too, `train --dry-run` plans against its real 128 MiB;
+#   6. installs the Python package as the README's "Python" section says, in a
+#      fresh copy of the tree, and runs its tests (python/tests) there with the
+#      current scikit-learn, onnx and onnxruntime from PyPI, then again with
+#      Debian's scikit-learn 1.2.
 # Each step prints its own results; the last line counts the steps.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -123,11 +127,43 @@ oclgrind_checks() {
     return $status
 }
 
+# The README's Python install command, run as written in a copy of the tree
+# that holds no build or venv (as a clone would), under build-test/python:
+# its venv is build-test/python/src/.venv. The package's tests then run in
+# that venv against build-test's bpnn-cl, and in a second venv over Debian's
+# numpy, scikit-learn 1.2, pandas and pytest (python3-sklearn ...).
+python_checks() {
+    dir="$root/build-test/python"
+    rm -rf "$dir" && mkdir -p "$dir/src" || return 1
+    tar -C "$root" --exclude=./.git --exclude='./build*' --exclude=./.venv -cf - . |
+        tar -C "$dir/src" -xf - || return 1
+    install=$(awk '/^## Python/ {p = 1} p && /^```/ {n++; next} p && n == 1 {print} n == 2 {exit}' \
+        README.md)
+    echo "+ $install"
+    (cd "$dir/src" && bash -euo pipefail -c "$install") || return 1
+    status=0
+    export BPNN_CLI="$root/build-test/bpnn-cl" POCL_CACHE_DIR="$root/build-test/pocl-cache"
+    venv="$dir/src/.venv"
+    echo "+ pytest with scikit-learn, onnx and onnxruntime from PyPI"
+    "$venv/bin/pip" install -q pytest scikit-learn scipy pandas onnx onnxruntime || return 1
+    # SCIPY_ARRAY_API=1: scikit-learn's check_array_api_input runs instead of skipping
+    SCIPY_ARRAY_API=1 "$venv/bin/python" -m pytest -p no:cacheprovider -v -s -rs \
+        "$dir/src/python/tests" || status=1
+    echo "+ pytest with Debian's scikit-learn"
+    debian="$dir/venv-debian"
+    /usr/bin/python3 -m venv --system-site-packages "$debian" &&
+        "$debian/bin/pip" install -q --no-deps "$dir/src" || return 1
+    "$debian/bin/python" -m pytest -p no:cacheprovider -v -s -rs "$dir/src/python/tests" ||
+        status=1
+    return $status
+}
+
 step "build -Werror, every suite" suites build-test
 step "AddressSanitizer + UndefinedBehaviorSanitizer, every suite" \
     suites build-asan -Db_sanitize=address,undefined -Db_lundef=false
 step "fuzz smoke runs" fuzz/smoke.sh "$root/build-fuzz" 15
 step "Oclgrind: verify, gradcheck and memory plans" oclgrind_checks
+step "Python package: the README's install, its tests" python_checks
 
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
