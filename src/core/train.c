@@ -476,22 +476,27 @@ static bpnn_status predict_with(bpnn_device *be, const bpnn_model *model, const 
     return status;
 }
 
+/* The public predictions' checks, then the pass; `output` names the
+ * caller's output argument, which must not be NULL. */
+static bpnn_status predict_checked(const char *function, const char *output, bpnn_device *be,
+                                   const bpnn_model *model, const bpnn_dataset *data,
+                                   int32_t *classes, double *scores)
+{
+    BPNN_TRY(check_arguments(function, be, model, data));
+    if (!classes && !scores)
+        return bpnn_fail_null(function, output);
+    BPNN_TRY(check_shapes(model, data, 0));
+    return predict_with(be, model, data, classes, scores);
+}
+
 bpnn_status bpnn_predict(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
                          int32_t *classes)
 {
-    BPNN_TRY(check_arguments("bpnn_predict", be, model, data));
-    if (!classes)
-        return bpnn_fail_null("bpnn_predict", "classes");
-    BPNN_TRY(check_shapes(model, data, 0));
-    return predict_with(be, model, data, classes, NULL);
+    return predict_checked("bpnn_predict", "classes", be, model, data, classes, NULL);
 }
 
 bpnn_status bpnn_predict_scores(bpnn_device *be, const bpnn_model *model, const bpnn_dataset *data,
                                 double *scores)
 {
-    BPNN_TRY(check_arguments("bpnn_predict_scores", be, model, data));
-    if (!scores)
-        return bpnn_fail_null("bpnn_predict_scores", "scores");
-    BPNN_TRY(check_shapes(model, data, 0));
-    return predict_with(be, model, data, NULL, scores);
+    return predict_checked("bpnn_predict_scores", "scores", be, model, data, NULL, scores);
 }
