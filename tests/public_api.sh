@@ -15,7 +15,8 @@ fail() {
 }
 
 lib=$build/libbpnn.so
-exported=$(nm -D --defined-only "$lib" | awk '{print $3}')
+# AddressSanitizer adds an __odr_asan.NAME beside each exported variable
+exported=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^__odr_asan\.' || true)
 others=$(printf '%s\n' "$exported" | grep -v '^bpnn_' || true)
 [ -z "$others" ] || fail "libbpnn.so exports more than bpnn_*: $(echo $others)"
 echo "libbpnn.so exports $(printf '%s\n' "$exported" | wc -l) symbols, all bpnn_*"
@@ -47,7 +48,12 @@ sed -n '/^## The library (C)/,/^## /p' "$source/README.md" |
 libdir=$(dirname "$(find "$scratch/root" -name 'libbpnn.so.0' | head -n 1)")
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$scratch/root \
     pkg-config --cflags --libs bpnn)
-cc -std=c11 -Wall -Wextra -Werror "$scratch/example.c" $flags -o "$scratch/example" ||
+# a sanitized library (the sanitizer build) wants its runtime in the program
+sanitize=""
+if nm -D "$lib" | grep -q ' U __asan_init'; then
+    sanitize="-fsanitize=address,undefined"
+fi
+cc -std=c11 -Wall -Wextra -Werror $sanitize "$scratch/example.c" $flags -o "$scratch/example" ||
     fail "the README's C example does not compile with \`pkg-config --cflags --libs bpnn\`"
 if [ -x "$scratch/example" ]; then
     output=$(cd "$scratch" && LD_LIBRARY_PATH=$libdir ./example) || fail "the example failed: $output"

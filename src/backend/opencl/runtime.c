@@ -3,6 +3,7 @@
 #include <clblast_c.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,6 +617,12 @@ static bpnn_status build_program(opencl_backend *cl)
 
 /* ---- open and destroy -------------------------------------------------------- */
 
+/* OpenCL contexts of ours alive. CLBlast caches the programs it builds, per
+ * context, in a static cache it empties only at exit; by then the OpenCL
+ * implementation may be gone (Oclgrind's is: freeing them corrupts the heap).
+ * The last backend to close empties the cache while its context lives. */
+static atomic_int contexts_open;
+
 void opencl_destroy(backend *be)
 {
     opencl_backend *cl = opencl_of(be);
@@ -632,6 +639,8 @@ void opencl_destroy(backend *be)
             clReleaseKernel(cl->kernels[k]);
     if (cl->program)
         clReleaseProgram(cl->program);
+    if (cl->context && atomic_fetch_sub(&contexts_open, 1) == 1)
+        CLBlastClearCache(); /* nothing left to report it to: best effort */
     if (cl->queue)
         clReleaseCommandQueue(cl->queue);
     if (cl->context)
@@ -679,6 +688,7 @@ static bpnn_status create_backend(const device_entry *entry, bpnn_precision prec
         opencl_destroy(&cl->base);
         return status;
     }
+    atomic_fetch_add(&contexts_open, 1);
     /* Profiling is always on: be->profiling may be set after opening (--stats),
      * and only then are events requested. */
     cl->queue = clCreateCommandQueue(cl->context, cl->device, CL_QUEUE_PROFILING_ENABLE, &err);
