@@ -72,16 +72,24 @@ def torch_accuracy(torch, weights, biases, x, y):
         return float((torch_logits(torch, weights, biases, x).argmax(1) == y).double().mean())
 
 
-def pytorch_adam(a):
+def torch_problem(a, single):
+    """torch, the layer sizes, the data as tensors (one-hot targets Y) and
+    the seed's initial weights, in f32 (single) or f64."""
     import numpy as np
     import torch
     torch.set_num_threads(a.threads)
     layers = [int(v) for v in a.layers.split(",")]
-    X, y, Xt, yt = load(a.limit, np.float32)
+    X, y, Xt, yt = load(a.limit, np.float32 if single else np.float64)
     X, y, Xt, yt = (torch.from_numpy(v) for v in (X, y, Xt, yt))
-    Y = torch.nn.functional.one_hot(y, layers[-1]).float()
+    dtype = torch.float32 if single else torch.float64
+    Y = torch.nn.functional.one_hot(y, layers[-1]).to(dtype)
+    weights, biases = seed_init(layers, a.seed, torch, dtype)
+    return torch, layers, X, y, Xt, yt, Y, weights, biases
+
+
+def pytorch_adam(a):
+    torch, layers, X, y, Xt, yt, Y, weights, biases = torch_problem(a, single=True)
     m = X.shape[0]
-    weights, biases = seed_init(layers, a.seed, torch, torch.float32)
     opt = torch.optim.Adam(weights + biases, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     steps_per_epoch = (m + a.batch - 1) // a.batch
     total = a.epochs * steps_per_epoch
@@ -117,15 +125,8 @@ def pytorch_adam(a):
 
 
 def pytorch_lbfgs(a):
-    import numpy as np
-    import torch
-    torch.set_num_threads(a.threads)
-    layers = [int(v) for v in a.layers.split(",")]
-    X, y, Xt, yt = load(a.limit, np.float64)
-    X, y, Xt, yt = (torch.from_numpy(v) for v in (X, y, Xt, yt))
-    Y = torch.nn.functional.one_hot(y, layers[-1]).double()
+    torch, layers, X, y, Xt, yt, Y, weights, biases = torch_problem(a, single=False)
     m = X.shape[0]
-    weights, biases = seed_init(layers, a.seed, torch, torch.float64)
     # bpnn-cl's settings: 10 correction pairs, strong Wolfe (c1 1e-4, c2 0.9,
     # torch's own), stop on max|gradient| < 1e-5; max_eval lifted from
     # torch's 1.25 x max_iter so that the iterations, not the evaluations,
