@@ -453,6 +453,12 @@ BPNN_API void bpnn_train_options_default(bpnn_train_options *options);
 BPNN_API bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind,
                                                bpnn_dataset *data,
                                                const bpnn_train_options *shared);
+/* Every participant's `count` values, the same on each: *all (free it) holds
+ * ranks x count values, participant r's from r x count on. Gathered through
+ * the reduce callback: each fills its own values and leaves the others' 0,
+ * so the sum is exact. Alone (`shared` NULL, or one rank): a copy of mine. */
+BPNN_API bpnn_status bpnn_gather(const bpnn_train_options *shared, const double *mine, size_t count,
+                                 double **all);
 BPNN_API bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data,
                                               const bpnn_train_options *shared, uint32_t *out);
 

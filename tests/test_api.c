@@ -50,6 +50,13 @@ START_TEST(test_null_arguments_refused)
                            "device");
     ck_assert_null_refused(bpnn_train(cpu, NULL, &data, &options, &result), "bpnn_train", "model");
     ck_assert_null_refused(bpnn_train(cpu, model, NULL, &options, &result), "bpnn_train", "data");
+    /* alone, a gather is a copy */
+    double mine[2] = {1.5, -2}, *all = NULL;
+    ck_assert_null_refused(bpnn_gather(&options, mine, 2, NULL), "bpnn_gather", "all");
+    ck_assert_null_refused(bpnn_gather(&options, NULL, 2, &all), "bpnn_gather", "mine");
+    ck_assert_int_eq(bpnn_gather(NULL, mine, 2, &all), BPNN_OK);
+    ck_assert(all[0] == 1.5 && all[1] == -2);
+    free(all);
     bpnn_memory_plan plan;
     ck_assert_null_refused(bpnn_train_plan(cpu, model, &data, &options, NULL), "bpnn_train_plan",
                            "out");

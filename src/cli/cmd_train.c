@@ -733,19 +733,15 @@ static void join_ranks(train_run *r)
 static bpnn_status class_count(const train_run *r, int *out)
 {
     const bpnn_train_options *t = &r->args.train;
-    *out = bpnn_dataset_class_count(&r->train);
-    if (t->ranks < 2)
-        return BPNN_OK;
-    double *all = calloc((size_t)t->ranks, sizeof *all);
-    if (!all)
-        return bpnn_fail_oom("the class count");
-    all[t->rank] = *out; /* the others' slots stay 0: the sum gathers */
-    bpnn_status status = cli_ranks_sum(all, (size_t)t->ranks, NULL);
-    for (int k = 0; status == BPNN_OK && k < t->ranks; k++)
+    const double mine = bpnn_dataset_class_count(&r->train);
+    double *all = NULL;
+    BPNN_TRY(bpnn_gather(t, &mine, 1, &all));
+    *out = (int)mine;
+    for (int k = 0; k < (t->reduce ? t->ranks : 1); k++)
         if (all[k] > *out)
             *out = (int)all[k];
     free(all);
-    return status;
+    return BPNN_OK;
 }
 
 /* Checkpoints know the data by a fingerprint of the raw rows (before the

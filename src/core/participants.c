@@ -124,3 +124,32 @@ bpnn_status participants_overlap_finish(participants *p, backend *be, backend_bu
     memcpy(head, p->scratch, head_count * sizeof *head);
     return be->ops->upload(be, view_at(grad, 0), n, p->scratch + head_count);
 }
+
+bpnn_status bpnn_gather(const bpnn_train_options *shared, const double *mine, size_t count,
+                        double **all)
+{
+    if (!all)
+        return bpnn_fail_null("bpnn_gather", "all");
+    *all = NULL;
+    if (!mine && count > 0)
+        return bpnn_fail_null("bpnn_gather", "mine");
+    int alone = !shared || !shared->reduce || shared->ranks < 2;
+    int ranks = alone ? 1 : shared->ranks, rank = alone ? 0 : shared->rank;
+    if (rank < 0 || rank >= ranks)
+        return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant", rank,
+                         ranks);
+    size_t total = (size_t)ranks * count;
+    double *values = calloc(total ? total : 1, sizeof *values);
+    if (!values)
+        return bpnn_fail_oom("gathering the participants' values");
+    if (count > 0)
+        memcpy(values + (size_t)rank * count, mine, count * sizeof *values);
+    bpnn_status status =
+        alone || total == 0 ? BPNN_OK : shared->reduce(values, total, shared->reduce_user);
+    if (status != BPNN_OK) {
+        free(values);
+        return status;
+    }
+    *all = values;
+    return BPNN_OK;
+}

@@ -7,35 +7,30 @@
 #include "bpnn.h"
 #include "util/error.h"
 
-/* A training shared among participants: each holds a share of the rows,
- * and the statistics are those of all of them, the same on each. Sums are
- * completed by the caller's reduction; extremes are gathered through it (each
- * participant fills its own slots, the others stay 0, so that the sum is
- * exact), then taken in participant order. Alone, nothing is exchanged and
- * the statistics are computed exactly as over one data set. */
-typedef struct sharing {
-    bpnn_reduce_fn reduce; /* NULL: alone */
-    void *user;
-    int rank, ranks;
-} sharing;
-
-static bpnn_status sum_over(const sharing *with, double *values, size_t count)
+/* A training shared among participants (`with`, NULL when alone): each
+ * holds a share of the rows, and the statistics are those of all of them,
+ * the same on each. Sums are completed by the caller's reduction; extremes
+ * are gathered (bpnn_gather) and taken in participant order. Alone, nothing
+ * is exchanged and the statistics are computed exactly as over one data
+ * set. */
+static bpnn_status sum_over(const bpnn_train_options *with, double *values, size_t count)
 {
-    return with->reduce ? with->reduce(values, count, with->user) : BPNN_OK;
+    return with ? with->reduce(values, count, with->reduce_user) : BPNN_OK;
 }
 
 /* low[j] = the least and high[j] the largest of every participant's. */
-static bpnn_status extremes_over(const sharing *with, double *low, double *high, size_t n)
+static bpnn_status extremes_over(const bpnn_train_options *with, double *low, double *high,
+                                 size_t n)
 {
-    if (!with->reduce)
+    if (!with)
         return BPNN_OK;
-    size_t slots = (size_t)with->ranks * 2 * n;
-    double *all = calloc(slots, sizeof *all);
-    if (!all)
+    double *mine = malloc(2 * n * sizeof *mine), *all = NULL;
+    if (!mine)
         return bpnn_fail_oom("normalization statistics");
-    memcpy(all + (size_t)with->rank * 2 * n, low, n * sizeof *low);
-    memcpy(all + (size_t)with->rank * 2 * n + n, high, n * sizeof *high);
-    bpnn_status status = sum_over(with, all, slots);
+    memcpy(mine, low, n * sizeof *low);
+    memcpy(mine + n, high, n * sizeof *high);
+    bpnn_status status = bpnn_gather(with, mine, 2 * n, &all);
+    free(mine);
     for (int r = 0; status == BPNN_OK && r < with->ranks; r++)
         for (size_t j = 0; j < n; j++) {
             low[j] = r ? fmin(low[j], all[(size_t)r * 2 * n + j]) : all[j];
@@ -63,8 +58,8 @@ static void local_extremes(const bpnn_dataset *data, double *low, double *high)
  * (min == max) gets its value as shift and scale 1, so it becomes exactly 0:
  * the mean of equal values need not round back to the value itself.
  * `sums` holds n + 1 values. */
-static bpnn_status fit_zscore(const bpnn_dataset *data, const sharing *with, double *shift,
-                              double *scale, double *low, double *high, double *sums)
+static bpnn_status fit_zscore(const bpnn_dataset *data, const bpnn_train_options *with,
+                              double *shift, double *scale, double *low, double *high, double *sums)
 {
     size_t n = data->features;
     local_extremes(data, low, high);
@@ -106,8 +101,8 @@ static bpnn_status fit_zscore(const bpnn_dataset *data, const sharing *with, dou
     return BPNN_OK;
 }
 
-static bpnn_status fit_minmax(const bpnn_dataset *data, const sharing *with, double *shift,
-                              double *scale)
+static bpnn_status fit_minmax(const bpnn_dataset *data, const bpnn_train_options *with,
+                              double *shift, double *scale)
 {
     size_t n = data->features;
     local_extremes(data, shift, scale); /* scale holds the maximum first */
@@ -131,13 +126,10 @@ bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind
         return bpnn_fail_null("bpnn_normalize_fit", "model");
     if (!data)
         return bpnn_fail_null("bpnn_normalize_fit", "data");
-    sharing with = {0};
-    if (shared && shared->reduce && shared->ranks > 1) {
-        if (shared->rank < 0 || shared->rank >= shared->ranks)
-            return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant",
-                             shared->rank, shared->ranks);
-        with = (sharing){shared->reduce, shared->reduce_user, shared->rank, shared->ranks};
-    }
+    const bpnn_train_options *with = shared && shared->reduce && shared->ranks > 1 ? shared : NULL;
+    if (with && (with->rank < 0 || with->rank >= with->ranks))
+        return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant", with->rank,
+                         with->ranks);
     if (kind == BPNN_NORMALIZE_NONE) {
         free(model->norm_shift);
         free(model->norm_scale);
@@ -165,8 +157,8 @@ bpnn_status bpnn_normalize_fit_shared(bpnn_model *model, bpnn_normalization kind
                              : bpnn_fail_oom("normalization statistics");
     if (status == BPNN_OK)
         status = kind == BPNN_NORMALIZE_ZSCORE
-                     ? fit_zscore(data, &with, shift, scale, work, work + n, work + 2 * n)
-                     : fit_minmax(data, &with, shift, scale);
+                     ? fit_zscore(data, with, shift, scale, work, work + n, work + 2 * n)
+                     : fit_minmax(data, with, shift, scale);
     free(work);
     if (status != BPNN_OK) {
         free(shift);

@@ -656,38 +656,29 @@ bpnn_status bpnn_dataset_fingerprint(const bpnn_dataset *data, const bpnn_train_
         *out = checkpoint_data_crc(data);
         return BPNN_OK;
     }
-    int ranks = shared->ranks, rank = shared->rank;
-    if (rank < 0 || rank >= ranks)
-        return bpnn_fail(BPNN_ERR_INVALID, "participant %d of %d: no such participant", rank,
-                         ranks);
-    /* Each participant fills its slots, the others' stay 0: the sum gathers
-     * them exactly (CRCs and byte counts are integers below 2^53). */
+    int ranks = shared->ranks;
+    /* every participant's piece and rows (CRCs and byte counts are integers
+     * below 2^53: exact as doubles) */
     enum { SLOT = 5 };
-    double *all = calloc((size_t)ranks * SLOT, sizeof *all);
+    data_piece piece = piece_of(data);
+    const double mine[SLOT] = {piece.values_crc, (double)piece.values_bytes, piece.labels_crc,
+                               (double)piece.labels_bytes, (double)data->rows};
+    double *all = NULL;
+    BPNN_TRY(bpnn_gather(shared, mine, SLOT, &all));
     data_piece *pieces = malloc((size_t)ranks * sizeof *pieces);
-    if (!all || !pieces) {
+    if (!pieces) {
         free(all);
-        free(pieces);
         return bpnn_fail_oom("the data fingerprint");
     }
-    data_piece mine = piece_of(data);
-    double *slot = all + (size_t)rank * SLOT;
-    slot[0] = mine.values_crc;
-    slot[1] = (double)mine.values_bytes;
-    slot[2] = mine.labels_crc;
-    slot[3] = (double)mine.labels_bytes;
-    slot[4] = (double)data->rows;
-    bpnn_status status = shared->reduce(all, (size_t)ranks * SLOT, shared->reduce_user);
     uint64_t rows = 0;
-    for (int r = 0; status == BPNN_OK && r < ranks; r++) {
-        slot = all + (size_t)r * SLOT;
+    for (int r = 0; r < ranks; r++) {
+        const double *slot = all + (size_t)r * SLOT;
         pieces[r] = (data_piece){(uint32_t)slot[0], (uint32_t)slot[2], (uint64_t)slot[1],
                                  (uint64_t)slot[3]};
         rows += (uint64_t)slot[4];
     }
-    if (status == BPNN_OK)
-        *out = combine_pieces(rows, data->features, data->labels != NULL, pieces, ranks);
+    *out = combine_pieces(rows, data->features, data->labels != NULL, pieces, ranks);
     free(all);
     free(pieces);
-    return status;
+    return BPNN_OK;
 }
