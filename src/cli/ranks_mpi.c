@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "cli.h"
 
 static int joined, rank, count = 1, local_rank;
 static int serialized; /* MPI may be called from the reducing thread */
@@ -35,13 +36,6 @@ static struct {
     sum_job *first, *last;
     int running, stopping;
 } worker = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int launched_by_mpi(void)
 {
@@ -240,12 +234,12 @@ bpnn_status cli_ranks_wait(void *request, void *user)
     sum_job *job = request;
     if (!job)
         return BPNN_OK;
-    double started = seconds_now();
+    double started = cli_now();
     pthread_mutex_lock(&worker.lock);
     while (!job->done)
         pthread_cond_wait(&worker.changed, &worker.lock);
     pthread_mutex_unlock(&worker.lock);
-    totals.seconds += seconds_now() - started;
+    totals.seconds += cli_now() - started;
     bpnn_status status = job->status;
     if (status != BPNN_OK)
         bpnn_fail(status, "%s", job->message);
@@ -262,10 +256,10 @@ bpnn_status cli_ranks_sum(double *values, size_t total, void *user)
         BPNN_TRY(cli_ranks_start(values, total, user, &request));
         return cli_ranks_wait(request, user);
     }
-    double started = seconds_now();
+    double started = cli_now();
     count_sum(total);
     bpnn_status status = ring_sum(values, total);
-    totals.seconds += seconds_now() - started;
+    totals.seconds += cli_now() - started;
     return status;
 }
 
