@@ -65,8 +65,9 @@ __kernel void logistic_loss_partial(ulong rows, ulong classes, __global const RE
         partial[get_group_id(0)] = sum;
 }
 
-/* Pass 2 of every sum: partial[result_slot] = the sum of partial[0..count). */
-__kernel void sum_final(ulong count, ulong result_slot, __global acc_t *partial,
+/* Pass 2 of every sum: the sum of partial[0..count) into partial[slot], or
+ * added to it (accumulate = 1). */
+__kernel void sum_final(ulong count, ulong slot, ulong accumulate, __global acc_t *partial,
                         __local acc_t *scratch)
 {
     acc_t sum = ACC_ZERO;
@@ -74,7 +75,7 @@ __kernel void sum_final(ulong count, ulong result_slot, __global acc_t *partial,
         sum = acc_merge(sum, partial[i]);
     sum = group_fold(sum, scratch);
     if (get_local_id(0) == 0)
-        partial[result_slot] = sum;
+        partial[slot] = accumulate ? acc_merge(partial[slot], sum) : sum;
 }
 
 /* max |x[i]| (NaN wins); partials are REALs in the same buffer. */
@@ -89,13 +90,22 @@ __kernel void max_abs_partial(ulong n, __global const REAL *x, ulong x_offset,
         partial[get_group_id(0)] = best;
 }
 
-__kernel void max_abs_final(ulong count, ulong result_slot, __global REAL *partial,
+/* Pass 2 of max_abs: the partials are REALs at the buffer's start, the
+ * result an accumulator in slot `slot` like every sum's (accumulate is not
+ * used: max_abs sets its slot). */
+__kernel void max_abs_final(ulong count, ulong slot, ulong accumulate, __global REAL *partial,
                             __local REAL *scratch)
 {
     REAL best = (REAL)0;
     for (size_t i = get_local_id(0); i < count; i += get_local_size(0))
         best = max_abs_merge(best, partial[i]);
     best = group_fold_max(best, scratch);
-    if (get_local_id(0) == 0)
-        partial[result_slot] = best;
+    if (get_local_id(0) == 0) {
+        __global acc_t *slots = (__global acc_t *)partial;
+#ifdef BPNN_ACC_DOUBLE
+        slots[slot] = (acc_t)best;
+#else
+        slots[slot] = (acc_t)(best, 0.0f);
+#endif
+    }
 }

@@ -515,7 +515,7 @@ static int along_steepest(const host_objective *h, const double *x)
 }
 
 static bpnn_status host_objective_eval(void *context, backend_buffer *xb, double *f,
-                                       backend_buffer *gb)
+                                       backend_buffer *gb, objective_extras *extras)
 {
     host_objective *h = context;
     double x[HOST_MAX_N], g[HOST_MAX_N];
@@ -526,7 +526,8 @@ static bpnn_status host_objective_eval(void *context, backend_buffer *xb, double
         *f = h->anchor_f + 1 + fabs(*f); /* above the anchor's cost, whatever the step */
         h->poisoned_calls++;
     }
-    return h->be->ops->upload(h->be, view_at(gb, 0), h->n, g);
+    BPNN_TRY(h->be->ops->upload(h->be, view_at(gb, 0), h->n, g));
+    return objective_read_extras(h->be, extras);
 }
 
 static bpnn_status host_objective_iteration(void *context, int iteration, int evaluations, double f,
@@ -759,10 +760,11 @@ typedef struct network_objective {
 } network_objective;
 
 static bpnn_status network_objective_eval(void *context, backend_buffer *x, double *f,
-                                          backend_buffer *g)
+                                          backend_buffer *g, objective_extras *extras)
 {
     network_objective *t = context;
-    return network_cost_gradient(t->net, x, t->lambda, f, g);
+    BPNN_TRY(network_cost_gradient(t->net, x, t->lambda, f, g));
+    return objective_read_extras(t->net->be, extras);
 }
 
 static bpnn_status network_objective_iteration(void *context, int iteration, int evaluations,
@@ -1026,7 +1028,8 @@ typedef struct flaky_bowl {
     int calls, poisoned;
 } flaky_bowl;
 
-static bpnn_status flaky_bowl_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb)
+static bpnn_status flaky_bowl_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb,
+                                   objective_extras *extras)
 {
     flaky_bowl *b = context;
     double x[3], g[3];
@@ -1039,7 +1042,8 @@ static bpnn_status flaky_bowl_eval(void *context, backend_buffer *xb, double *f,
     if (b->calls > 0 && b->calls <= b->poisoned)
         *f = 100;
     b->calls++;
-    return b->be->ops->upload(b->be, view_at(gb, 0), 3, g);
+    BPNN_TRY(b->be->ops->upload(b->be, view_at(gb, 0), 3, g));
+    return objective_read_extras(b->be, extras);
 }
 
 /* line_step_wolfe falls back on zoom when More-Thuente gives up. More-
@@ -1178,13 +1182,15 @@ typedef struct cg_points {
     double x[64][HOST_MAX_N];
 } cg_points;
 
-static bpnn_status cg_points_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb)
+static bpnn_status cg_points_eval(void *context, backend_buffer *xb, double *f, backend_buffer *gb,
+                                  objective_extras *extras)
 {
     cg_points *p = context;
     double x[HOST_MAX_N], g[HOST_MAX_N];
     ck_assert_int_eq(p->be->ops->download(p->be, view_at(xb, 0), p->n, x), BPNN_OK);
     *f = p->cost(p->n, x, g);
-    return p->be->ops->upload(p->be, view_at(gb, 0), p->n, g);
+    BPNN_TRY(p->be->ops->upload(p->be, view_at(gb, 0), p->n, g));
+    return objective_read_extras(p->be, extras);
 }
 
 static bpnn_status cg_points_iteration(void *context, int iteration, int evaluations, double f,
@@ -1354,10 +1360,12 @@ typedef struct optimizer_trace {
     double cost[64];
 } optimizer_trace;
 
-static bpnn_status trace_eval(void *context, backend_buffer *x, double *f, backend_buffer *g)
+static bpnn_status trace_eval(void *context, backend_buffer *x, double *f, backend_buffer *g,
+                              objective_extras *extras)
 {
     optimizer_trace *t = context;
-    return network_cost_gradient(t->net, x, t->lambda, f, g);
+    BPNN_TRY(network_cost_gradient(t->net, x, t->lambda, f, g));
+    return objective_read_extras(t->net->be, extras);
 }
 
 static bpnn_status trace_iteration(void *context, int iteration, int evaluations, double f,
@@ -1445,7 +1453,7 @@ typedef struct first_trial {
 } first_trial;
 
 static bpnn_status first_trial_eval(void *context, backend_buffer *xb, double *f,
-                                    backend_buffer *gb)
+                                    backend_buffer *gb, objective_extras *extras)
 {
     first_trial *t = context;
     double x[HOST_MAX_N], g[HOST_MAX_N];
@@ -1453,7 +1461,8 @@ static bpnn_status first_trial_eval(void *context, backend_buffer *xb, double *f
     if (t->calls++ == 1)
         memcpy(t->point, x, sizeof x);
     *f = quadratic_cost(20, x, g);
-    return t->be->ops->upload(t->be, view_at(gb, 0), 20, g);
+    BPNN_TRY(t->be->ops->upload(t->be, view_at(gb, 0), 20, g));
+    return objective_read_extras(t->be, extras);
 }
 
 START_TEST(test_lbfgs_first_trial_within_unit_length)

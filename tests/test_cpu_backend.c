@@ -173,7 +173,8 @@ START_TEST(test_network_ops)
     /* logistic loss, stable at |z| up to 30: sum softplus(z) - y z */
     double loss;
     ck_assert_int_eq(
-        be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0), &loss), BPNN_OK);
+        be->ops->logistic_loss(be, rows, classes, view_at(bz, 0), view_at(bl, 0), 3, 0), BPNN_OK);
+    ck_assert_int_eq(be->ops->read_slots(be, 3, 1, &loss), BPNN_OK);
     long double want = 0;
     for (size_t i = 0; i < rows; i++)
         for (size_t k = 0; k < classes; k++) {
@@ -224,9 +225,19 @@ START_TEST(test_regularization_ops)
         }
     ck_assert_msg(out[0] == grad[0] && out[49] == grad[49], "%.17g %.17g %.17g %.17g", out[0],
                   grad[0], out[49], grad[49]);
-    double sum;
-    ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), &sum), BPNN_OK);
-    ck_assert(fabsl(sum - squares) <= 1e-12 * squares);
+    /* into a slot, then added to it: twice the sum; a slot past the last
+     * and a read past it are refused */
+    double sum[2];
+    ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), 5, 0), BPNN_OK);
+    ck_assert_int_eq(be->ops->read_slots(be, 5, 1, &sum[0]), BPNN_OK);
+    ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), 5, 1), BPNN_OK);
+    ck_assert_int_eq(be->ops->read_slots(be, 5, 1, &sum[1]), BPNN_OK);
+    ck_assert(fabsl(sum[0] - squares) <= 1e-12 * squares);
+    ck_assert(sum[1] == 2 * sum[0]);
+    ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), BACKEND_SLOTS, 0),
+                     BPNN_ERR_INVALID);
+    ck_assert_int_eq(be->ops->read_slots(be, BACKEND_SLOTS - 1, 2, sum), BPNN_ERR_INVALID);
+    bpnn_clear_error();
     backend_release(be, bt), backend_release(be, bg);
     be->ops->destroy(be);
 }
@@ -241,13 +252,13 @@ START_TEST(test_vector_ops)
     fill(x, n, 8), fill(y, n, 9);
     backend_buffer *bx = upload(be, x, n), *by = upload(be, y, n);
     double dot, amax;
-    ck_assert_int_eq(be->ops->dot(be, n - 2, view_at(bx, 1), view_at(by, 2), &dot), BPNN_OK);
+    ck_assert_int_eq(backend_read_dot(be, n - 2, view_at(bx, 1), view_at(by, 2), &dot), BPNN_OK);
     long double want = 0;
     for (size_t i = 0; i < n - 2; i++)
         want += (long double)x[1 + i] * y[2 + i];
     /* accumulated in double in both precisions */
     ck_assert(fabsl(dot - want) <= 1e-12 * n);
-    ck_assert_int_eq(be->ops->max_abs(be, n, view_at(bx, 0), &amax), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(be, n, view_at(bx, 0), &amax), BPNN_OK);
     double m = 0;
     for (size_t i = 0; i < n; i++)
         m = fmax(m, fabs(x[i]));
@@ -472,15 +483,15 @@ START_TEST(test_max_abs_non_finite)
     backend_buffer *a = upload(be, with_nan, 5), *b = upload(be, with_inf, 3),
                    *c = upload(be, plain, 3);
     double m;
-    ck_assert_int_eq(be->ops->max_abs(be, 5, view_at(a, 0), &m), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(be, 5, view_at(a, 0), &m), BPNN_OK);
     ck_assert_msg(isnan(m), "max_abs %g over a NaN", m);
-    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(a, 2), &m), BPNN_OK); /* NaN first */
+    ck_assert_int_eq(backend_read_max_abs(be, 3, view_at(a, 2), &m), BPNN_OK); /* NaN first */
     ck_assert(isnan(m));
-    ck_assert_int_eq(be->ops->max_abs(be, 2, view_at(a, 0), &m), BPNN_OK); /* before it */
+    ck_assert_int_eq(backend_read_max_abs(be, 2, view_at(a, 0), &m), BPNN_OK); /* before it */
     ck_assert(m == 3);
-    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(b, 0), &m), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(be, 3, view_at(b, 0), &m), BPNN_OK);
     ck_assert(m == INFINITY);
-    ck_assert_int_eq(be->ops->max_abs(be, 3, view_at(c, 0), &m), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(be, 3, view_at(c, 0), &m), BPNN_OK);
     ck_assert(m == 3);
     backend_release(be, a), backend_release(be, b), backend_release(be, c);
     be->ops->destroy(be);

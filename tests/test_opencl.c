@@ -322,7 +322,7 @@ START_TEST(test_verify_f32_compensated)
     ck_assert_int_eq(dev->ops->upload(dev, view_at(bx, 0), n, x), BPNN_OK);
     ck_assert_int_eq(dev->ops->upload(dev, view_at(by, 0), n, y), BPNN_OK);
     double dot = 0, exact = 0;
-    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(bx, 0), view_at(by, 0), &dot), BPNN_OK);
+    ck_assert_int_eq(backend_read_dot(dev, n, view_at(bx, 0), view_at(by, 0), &dot), BPNN_OK);
     float term = (float)1e-4 * (float)1e-4; /* each product is rounded to float first */
     exact = 1.0 + (double)(n - 1) * (double)term;
     printf("compensated dot: %.9g, exact %.9g\n", dot, exact);
@@ -417,9 +417,9 @@ START_TEST(test_gemm_edge_sizes)
     }
     /* empty reductions and vectors */
     double v = -1;
-    ck_assert_int_eq(dev->ops->dot(dev, 0, view_at(a, 0), view_at(b, 0), &v), BPNN_OK);
+    ck_assert_int_eq(backend_read_dot(dev, 0, view_at(a, 0), view_at(b, 0), &v), BPNN_OK);
     ck_assert(v == 0);
-    ck_assert_int_eq(dev->ops->max_abs(dev, 0, view_at(a, 0), &v), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(dev, 0, view_at(a, 0), &v), BPNN_OK);
     ck_assert(v == 0);
     ck_assert_int_eq(dev->ops->axpy(dev, 0, 2.0, view_at(a, 0), view_at(b, 0)), BPNN_OK);
     ck_assert_int_eq(dev->ops->finish(dev), BPNN_OK);
@@ -444,9 +444,9 @@ START_TEST(test_nan_propagates)
     ck_assert_int_eq(backend_alloc(dev, BACKEND_REAL, n, &b), BPNN_OK);
     ck_assert_int_eq(dev->ops->upload(dev, view_at(b, 0), n, x), BPNN_OK);
     double v = 0;
-    ck_assert_int_eq(dev->ops->max_abs(dev, n, view_at(b, 0), &v), BPNN_OK);
+    ck_assert_int_eq(backend_read_max_abs(dev, n, view_at(b, 0), &v), BPNN_OK);
     ck_assert_msg(isnan(v), "max_abs = %g", v);
-    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(b, 0), view_at(b, 0), &v), BPNN_OK);
+    ck_assert_int_eq(backend_read_dot(dev, n, view_at(b, 0), view_at(b, 0), &v), BPNN_OK);
     ck_assert_msg(isnan(v), "dot = %g", v);
     backend_release(dev, b);
     free(x);
@@ -481,7 +481,7 @@ START_TEST(test_stats_and_profiling)
     ck_assert_int_eq(dev->ops->axpy(dev, n, 0.5, view_at(a, 0), view_at(c, 0)), BPNN_OK);
     ck_assert_uint_eq(dev->stats.bytes_from_device, 0);
     double dot;
-    ck_assert_int_eq(dev->ops->dot(dev, n, view_at(a, 0), view_at(c, 0), &dot), BPNN_OK);
+    ck_assert_int_eq(backend_read_dot(dev, n, view_at(a, 0), view_at(c, 0), &dot), BPNN_OK);
     ck_assert_uint_eq(dev->stats.bytes_from_device, 8);
     ck_assert_uint_eq(dev->stats.bytes_to_device, n * sizeof(float));
     ck_assert_int_eq(dev->ops->finish(dev), BPNN_OK);
@@ -533,7 +533,7 @@ START_TEST(test_memory_checks)
     ck_assert_int_eq(dev->ops->upload(dev, view_at(b, 0), 11, values), BPNN_ERR_RUNTIME);
     ck_assert_contains(bpnn_error_message(), "outside a buffer");
     double v;
-    ck_assert_int_eq(dev->ops->dot(dev, 10, view_at(b, 1), view_at(b, 0), &v), BPNN_ERR_RUNTIME);
+    ck_assert_int_eq(backend_read_dot(dev, 10, view_at(b, 1), view_at(b, 0), &v), BPNN_ERR_RUNTIME);
     ck_assert_int_eq(dev->ops->sigmoid_gradient_mul(dev, 6, view_at(b, 5), view_at(b, 0)),
                      BPNN_ERR_RUNTIME);
     backend_release(dev, b);
@@ -1170,6 +1170,72 @@ START_TEST(test_cg_10_iterations_f64)
 }
 END_TEST
 
+/* What a GPU punishes is the host waiting for the device. CG reads every
+ * scalar it needs with the cost, so `train --stats` must count one wait per
+ * cost evaluation and one at the end (the final clFinish): 12 per iteration
+ * before the scalars stayed on the device. Run through the program, as a
+ * user sees it, with the data set resident (streamed blocks are uploaded
+ * with a wait each). */
+START_TEST(test_cg_host_waits_per_evaluation)
+{
+    REQUIRE_OPENCL();
+    const char *program = getenv("BPNN_CL");
+    ck_assert_msg(program != NULL, "BPNN_CL names the program under test");
+    bpnn_dataset data;
+    make_data(400, 30, 4, 17, &data);
+    const char *dir = test_fixture_dir();
+    char csv[4096], out[4200], err[4200], command[16384];
+    snprintf(csv, sizeof csv, "%s/waits.csv", dir);
+    snprintf(out, sizeof out, "%s/waits.json", dir);
+    snprintf(err, sizeof err, "%s/waits.txt", dir);
+    FILE *f = fopen(csv, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < data.rows; i++) {
+        fprintf(f, "%d", (int)data.labels[i]);
+        for (size_t j = 0; j < data.features; j++)
+            fprintf(f, ",%.17g", data.x[i * data.features + j]);
+        fputc('\n', f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    bpnn_dataset_free(&data);
+    for (int precision = 0; precision < 2; precision++) {
+        if (precision == 1 && !first_device_has_fp64())
+            break;
+        snprintf(command, sizeof command,
+                 "%s train --device opencl --precision %s --data %s --layers 30,12,4 --lambda 1 "
+                 "--optimizer cg --max-iter 15 --seed 3 --stats --json >%s 2>%s",
+                 program, precision ? "f64" : "f32", csv, out, err);
+        ck_assert_int_eq(system(command), 0);
+        char text[1 << 14];
+        f = fopen(err, "r");
+        ck_assert_ptr_nonnull(f);
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+        const char *line = strstr(text, "during the optimizer ");
+        const char *at = line ? strstr(line + 1, "during the optimizer ") : NULL;
+        unsigned long long waits = 0;
+        ck_assert_msg(at && sscanf(at, "during the optimizer %llu times", &waits) == 1,
+                      "no count of waits in: %s", text);
+        f = fopen(out, "r");
+        ck_assert_ptr_nonnull(f);
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+        const char *ev = strstr(text, "\"evaluations\":");
+        const char *it = strstr(text, "\"iterations\":");
+        long evaluations = 0, iterations = 0;
+        ck_assert(ev && sscanf(ev, "\"evaluations\": %ld", &evaluations) == 1);
+        ck_assert(it && sscanf(it, "\"iterations\": %ld", &iterations) == 1);
+        printf("cg %s: %llu host waits for %ld evaluations in %ld iterations (%.2f per "
+               "iteration)\n",
+               precision ? "f64" : "f32", waits, evaluations, iterations,
+               (double)waits / (double)iterations);
+        ck_assert_int_eq(iterations, 15);
+        ck_assert_uint_eq(waits, (unsigned long long)evaluations + 1);
+        ck_assert((double)waits <= 3.0 * (double)iterations);
+    }
+}
+END_TEST
+
 START_TEST(test_cg_small_problem_converged)
 {
     REQUIRE_OPENCL();
@@ -1335,6 +1401,7 @@ static Suite *opencl_suite(void)
     tcase_add_test(core, test_gradcheck_f64);
     tcase_add_test(core, test_cg_10_iterations_f64);
     tcase_add_test(core, test_cg_small_problem_converged);
+    tcase_add_test(core, test_cg_host_waits_per_evaluation);
     tcase_add_test(core, test_minibatch_training_vs_cpu);
     tcase_add_test(core, test_lbfgs_vs_cpu);
     tcase_add_test(core, test_streaming_on_device);

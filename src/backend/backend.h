@@ -7,7 +7,14 @@
  * views (buffer + element offset), so Theta[:,1:] is used in place.
  *
  * Matrices are row-major. Scalars cross the interface as double; reductions
- * accumulate in double (or compensated where a device lacks fp64). */
+ * accumulate in double (or compensated where a device lacks fp64).
+ *
+ * Reductions do not hand their result to the host: each writes it into one
+ * of BACKEND_SLOTS scalar slots the backend keeps beside its buffers (on a
+ * GPU, in device memory), and read_slots brings slots to the host in one
+ * transfer. A GPU makes the host pay a round trip for every read, so the
+ * optimizers queue the several sums they need and read them together (once
+ * per line-search step). backend_read_* below wrap the one-sum case. */
 #ifndef BPNN_BACKEND_H
 #define BPNN_BACKEND_H
 
@@ -32,6 +39,10 @@ static inline backend_view view_at(backend_buffer *buffer, size_t offset)
 }
 
 typedef enum backend_buffer_kind { BACKEND_REAL = 0, BACKEND_INDEX = 1 } backend_buffer_kind;
+
+/* Scalar slots for reductions; the last is the scratch of backend_read_*. */
+#define BACKEND_SLOTS 16
+#define BACKEND_SLOT_SCRATCH (BACKEND_SLOTS - 1)
 
 /* One step of a mini-batch optimizer, applied in one fused pass over the
  * parameters p with gradient g and per-parameter state s1, s2:
@@ -93,12 +104,14 @@ typedef struct backend_ops {
      * grad[r,c] += coef * theta[r,c] for every c >= 1. */
     bpnn_status (*regularize_add)(backend *be, size_t rows, size_t cols, backend_view theta,
                                   double coef, backend_view grad);
-    /* sum of theta[r,c]^2 over c >= 1. */
+    /* Into slot `slot` (set, or added to it when `accumulate`): the sum of
+     * theta[r,c]^2 over c >= 1. */
     bpnn_status (*sum_squares_nonbias)(backend *be, size_t rows, size_t cols, backend_view theta,
-                                       double *out);
-    /* sum over i,k of softplus(z[i,k]) - (labels[i] == k) * z[i,k]. */
+                                       size_t slot, int accumulate);
+    /* Into slot `slot` (set, or added to it when `accumulate`): the sum over
+     * i,k of softplus(z[i,k]) - (labels[i] == k) * z[i,k]. */
     bpnn_status (*logistic_loss)(backend *be, size_t rows, size_t classes, backend_view z,
-                                 backend_view labels, double *out);
+                                 backend_view labels, size_t slot, int accumulate);
     /* classes[i] = argmax_k h[i,k] (first maximum). */
     bpnn_status (*argmax_rows)(backend *be, size_t rows, size_t classes, backend_view h,
                                backend_view classes_out);
@@ -121,8 +134,12 @@ typedef struct backend_ops {
                           backend_view grad, backend_view s1, backend_view s2);
 
     /* ---- vectors (the optimizer) ---- */
-    bpnn_status (*dot)(backend *be, size_t n, backend_view x, backend_view y, double *out);
-    bpnn_status (*max_abs)(backend *be, size_t n, backend_view x, double *out);
+    /* Into slot `slot`: x . y, and max |x[i]| (a NaN wins). */
+    bpnn_status (*dot)(backend *be, size_t n, backend_view x, backend_view y, size_t slot);
+    bpnn_status (*max_abs)(backend *be, size_t n, backend_view x, size_t slot);
+    /* out[i] = slot first + i for i < count, after the work queued before:
+     * the one point where the host waits for the reductions. */
+    bpnn_status (*read_slots)(backend *be, size_t first, size_t count, double *out);
     bpnn_status (*axpy)(backend *be, size_t n, double alpha, backend_view x, backend_view y);
     bpnn_status (*scal)(backend *be, size_t n, double alpha, backend_view x);
     bpnn_status (*copy)(backend *be, size_t n, backend_view x, backend_view y);
@@ -174,6 +191,21 @@ static inline void backend_release(backend *be, backend_buffer *buffer)
 {
     if (buffer)
         be->ops->release(be, buffer);
+}
+
+/* One reduction, read at once: for callers with nothing else to read with it. */
+static inline bpnn_status backend_read_dot(backend *be, size_t n, backend_view x, backend_view y,
+                                           double *out)
+{
+    *out = 0;
+    bpnn_status status = be->ops->dot(be, n, x, y, BACKEND_SLOT_SCRATCH);
+    return status == BPNN_OK ? be->ops->read_slots(be, BACKEND_SLOT_SCRATCH, 1, out) : status;
+}
+static inline bpnn_status backend_read_max_abs(backend *be, size_t n, backend_view x, double *out)
+{
+    *out = 0;
+    bpnn_status status = be->ops->max_abs(be, n, x, BACKEND_SLOT_SCRATCH);
+    return status == BPNN_OK ? be->ops->read_slots(be, BACKEND_SLOT_SCRATCH, 1, out) : status;
 }
 
 #endif

@@ -99,6 +99,35 @@ static bpnn_status cpu_finish(backend *be)
     return BPNN_OK;
 }
 
+/* The reductions' slots (backend.h) live beside the backend in host memory. */
+typedef struct cpu_backend {
+    backend base; /* first: a backend* is a cpu_backend* */
+    double slots[BACKEND_SLOTS];
+} cpu_backend;
+
+static bpnn_status check_slots(const char *op, size_t first, size_t count)
+{
+    if (first > BACKEND_SLOTS || count > BACKEND_SLOTS - first)
+        return bpnn_fail(BPNN_ERR_INVALID, "%s: slots %zu..%zu outside the %d the backend has", op,
+                         first, first + count, BACKEND_SLOTS);
+    return BPNN_OK;
+}
+
+static bpnn_status cpu_set_slot(backend *be, size_t slot, int accumulate, double value)
+{
+    BPNN_TRY(check_slots("reduction", slot, 1));
+    double *s = &((cpu_backend *)be)->slots[slot];
+    *s = accumulate ? *s + value : value;
+    return BPNN_OK;
+}
+
+static bpnn_status cpu_read_slots(backend *be, size_t first, size_t count, double *out)
+{
+    BPNN_TRY(check_slots("read_slots", first, count));
+    memcpy(out, ((cpu_backend *)be)->slots + first, count * sizeof *out);
+    return BPNN_OK;
+}
+
 /* An index outside src reads no memory: the label becomes -1, which matches
  * no class (as the OpenCL kernel does). */
 static bpnn_status cpu_gather_labels(backend *be, size_t rows, backend_view src, backend_view index,
@@ -516,9 +545,10 @@ static void prefetch_bytes(const void *start, size_t bytes)
 
 bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
 {
-    backend *be = calloc(1, sizeof *be);
-    if (!be)
+    cpu_backend *cpu = calloc(1, sizeof *cpu);
+    if (!cpu)
         return bpnn_fail_oom("cpu backend");
+    backend *be = &cpu->base;
     be->ops = precision == BPNN_F64 ? &cpu_ops_f64 : &cpu_ops_f32;
     be->precision = precision;
     snprintf(be->spec, sizeof be->spec, "cpu");

@@ -504,13 +504,28 @@ static bpnn_status verify_regularize_add(vctx *c)
     return BPNN_OK;
 }
 
+/* The reductions leave their result in a slot: each case below uses the
+ * slot its shape picks, and the sums run twice, set then added, so that the
+ * slot addressing and `accumulate` are checked with the value. */
+static size_t slot_for(size_t a, size_t b)
+{
+    return (a + b) % BACKEND_SLOTS;
+}
+
 static bpnn_status sum_squares_case(vctx *c, size_t rows, size_t cols)
 {
     pair *theta;
     BPNN_TRY(random_pair(c, OFF + rows * cols + TAIL, -1, 1, &theta));
     double x = 0, ref = 0;
-    BPNN_TRY(c->cpu->ops->sum_squares_nonbias(c->cpu, rows, cols, on(c->cpu, c, theta, OFF), &ref));
-    BPNN_TRY(c->dev->ops->sum_squares_nonbias(c->dev, rows, cols, on(c->dev, c, theta, OFF), &x));
+    size_t slot = slot_for(rows, cols);
+    for (int accumulate = 0; accumulate < 2; accumulate++) {
+        BPNN_TRY(c->cpu->ops->sum_squares_nonbias(c->cpu, rows, cols, on(c->cpu, c, theta, OFF),
+                                                  slot, accumulate));
+        BPNN_TRY(c->dev->ops->sum_squares_nonbias(c->dev, rows, cols, on(c->dev, c, theta, OFF),
+                                                  slot, accumulate));
+    }
+    BPNN_TRY(c->cpu->ops->read_slots(c->cpu, slot, 1, &ref));
+    BPNN_TRY(c->dev->ops->read_slots(c->dev, slot, 1, &x));
     note_case(c, scalar_error(x, ref), "rows=%zu cols=%zu", rows, cols);
     return BPNN_OK;
 }
@@ -532,10 +547,15 @@ static bpnn_status loss_case(vctx *c, size_t rows, size_t classes)
     BPNN_TRY(random_pair(c, OFF + rows * classes + TAIL, -100, 100, &z));
     BPNN_TRY(label_pair(c, 1 + rows + TAIL, classes, &labels));
     double x = 0, ref = 0;
-    BPNN_TRY(c->cpu->ops->logistic_loss(c->cpu, rows, classes, on(c->cpu, c, z, OFF),
-                                        on(c->cpu, c, labels, 1), &ref));
-    BPNN_TRY(c->dev->ops->logistic_loss(c->dev, rows, classes, on(c->dev, c, z, OFF),
-                                        on(c->dev, c, labels, 1), &x));
+    size_t slot = slot_for(rows, classes);
+    for (int accumulate = 0; accumulate < 2; accumulate++) {
+        BPNN_TRY(c->cpu->ops->logistic_loss(c->cpu, rows, classes, on(c->cpu, c, z, OFF),
+                                            on(c->cpu, c, labels, 1), slot, accumulate));
+        BPNN_TRY(c->dev->ops->logistic_loss(c->dev, rows, classes, on(c->dev, c, z, OFF),
+                                            on(c->dev, c, labels, 1), slot, accumulate));
+    }
+    BPNN_TRY(c->cpu->ops->read_slots(c->cpu, slot, 1, &ref));
+    BPNN_TRY(c->dev->ops->read_slots(c->dev, slot, 1, &x));
     note_case(c, scalar_error(x, ref), "rows=%zu classes=%zu", rows, classes);
     return BPNN_OK;
 }
@@ -612,8 +632,11 @@ static bpnn_status dot_case(vctx *c, size_t n, int cancelling)
         BPNN_TRY(status);
     }
     double v = 0, ref = 0;
-    BPNN_TRY(c->cpu->ops->dot(c->cpu, n, on(c->cpu, c, x, OFF), on(c->cpu, c, y, 1), &ref));
-    BPNN_TRY(c->dev->ops->dot(c->dev, n, on(c->dev, c, x, OFF), on(c->dev, c, y, 1), &v));
+    size_t slot = slot_for(n, (size_t)cancelling);
+    BPNN_TRY(c->cpu->ops->dot(c->cpu, n, on(c->cpu, c, x, OFF), on(c->cpu, c, y, 1), slot));
+    BPNN_TRY(c->dev->ops->dot(c->dev, n, on(c->dev, c, x, OFF), on(c->dev, c, y, 1), slot));
+    BPNN_TRY(c->cpu->ops->read_slots(c->cpu, slot, 1, &ref));
+    BPNN_TRY(c->dev->ops->read_slots(c->dev, slot, 1, &v));
     note_case(c, scalar_error(v, ref), "n=%zu%s", n, cancelling ? " cancelling" : "");
     return BPNN_OK;
 }
@@ -641,8 +664,11 @@ static bpnn_status max_abs_case(vctx *c, size_t n)
     BPNN_TRY(c->cpu->ops->upload(c->cpu, view_at(x->cpu, at), 1, &big));
     BPNN_TRY(c->dev->ops->upload(c->dev, view_at(x->dev, at), 1, &big));
     double v = 0, ref = 0;
-    BPNN_TRY(c->cpu->ops->max_abs(c->cpu, n, on(c->cpu, c, x, OFF), &ref));
-    BPNN_TRY(c->dev->ops->max_abs(c->dev, n, on(c->dev, c, x, OFF), &v));
+    size_t slot = slot_for(n, 1);
+    BPNN_TRY(c->cpu->ops->max_abs(c->cpu, n, on(c->cpu, c, x, OFF), slot));
+    BPNN_TRY(c->dev->ops->max_abs(c->dev, n, on(c->dev, c, x, OFF), slot));
+    BPNN_TRY(c->cpu->ops->read_slots(c->cpu, slot, 1, &ref));
+    BPNN_TRY(c->dev->ops->read_slots(c->dev, slot, 1, &v));
     note_case(c, scalar_error(v, ref), "n=%zu", n);
     return BPNN_OK;
 }

@@ -501,11 +501,15 @@ static void print_stats(bpnn_device *device, const bpnn_train_result *result, in
             (unsigned long long)s->kernel_calls, s->kernel_seconds);
     fprintf(stderr,
             "stats: the host waited for the device %llu times in all, %.3f s; during the "
-            "optimizer %llu times, %.1f per %s\n",
+            "optimizer %llu times, %.1f per %s",
             (unsigned long long)s->host_syncs, s->host_wait_seconds,
             (unsigned long long)result->optimizer_host_syncs,
             ran > 0 ? (double)result->optimizer_host_syncs / ran : 0.0,
             minibatch ? "epoch" : "iteration");
+    if (!minibatch && result->evaluations > 0) /* cg and lbfgs wait once per evaluation */
+        fprintf(stderr, ", %.2f per evaluation",
+                (double)result->optimizer_host_syncs / result->evaluations);
+    fputc('\n', stderr);
 }
 
 static json_t *layers_json(const bpnn_model *model)

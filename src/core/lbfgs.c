@@ -87,9 +87,11 @@ static bpnn_status history_remember(line_step *ls, history *h)
     BPNN_TRY(be->ops->axpy(be, n, -1.0, view_at(ls->x, 0), s));
     BPNN_TRY(be->ops->copy(be, n, view_at(ls->g_try, 0), y));
     BPNN_TRY(be->ops->axpy(be, n, -1.0, view_at(ls->g, 0), y));
-    double sy, yy;
-    BPNN_TRY(be->ops->dot(be, n, s, y, &sy));
-    BPNN_TRY(be->ops->dot(be, n, y, y, &yy));
+    double sy_yy[2];
+    BPNN_TRY(be->ops->dot(be, n, s, y, SLOT_SY));
+    BPNN_TRY(be->ops->dot(be, n, y, y, SLOT_YY));
+    BPNN_TRY(be->ops->read_slots(be, SLOT_SY, 2, sy_yy));
+    double sy = sy_yy[0], yy = sy_yy[1];
     if (!(sy > CURVATURE_FLOOR * yy))
         return BPNN_OK;
     h->rho[h->head] = 1 / sy;
@@ -111,7 +113,7 @@ static bpnn_status two_loop_direction(line_step *ls, history *h)
     for (int age = 0; age < h->kept; age++) {
         int i = history_slot(h, age);
         double sd;
-        BPNN_TRY(be->ops->dot(be, n, view_at(h->s[i], 0), d, &sd));
+        BPNN_TRY(backend_read_dot(be, n, view_at(h->s[i], 0), d, &sd));
         h->alpha[i] = h->rho[i] * sd;
         BPNN_TRY(be->ops->axpy(be, n, -h->alpha[i], view_at(h->y[i], 0), d));
     }
@@ -119,7 +121,7 @@ static bpnn_status two_loop_direction(line_step *ls, history *h)
     for (int age = h->kept - 1; age >= 0; age--) {
         int i = history_slot(h, age);
         double yd;
-        BPNN_TRY(be->ops->dot(be, n, view_at(h->y[i], 0), d, &yd));
+        BPNN_TRY(backend_read_dot(be, n, view_at(h->y[i], 0), d, &yd));
         BPNN_TRY(be->ops->axpy(be, n, h->alpha[i] - h->rho[i] * yd, view_at(h->s[i], 0), d));
     }
     return BPNN_OK;
@@ -136,7 +138,7 @@ static bpnn_status iterate(line_step *ls, history *h, const lbfgs_options *o, lb
         double slope0 = 0, first = 1.0;
         if (h->kept > 0) {
             BPNN_TRY(two_loop_direction(ls, h));
-            BPNN_TRY(be->ops->dot(be, ls->n, view_at(ls->g, 0), view_at(ls->d, 0), &slope0));
+            BPNN_TRY(backend_read_dot(be, ls->n, view_at(ls->g, 0), view_at(ls->d, 0), &slope0));
         }
         if (h->kept == 0 || !(slope0 < 0)) {
             /* No usable curvature yet, or rounding left the quasi-Newton
@@ -146,7 +148,7 @@ static bpnn_status iterate(line_step *ls, history *h, const lbfgs_options *o, lb
              * a reduction the backend does not have). */
             h->kept = 0;
             BPNN_TRY(line_step_steepest_descent(ls));
-            BPNN_TRY(be->ops->dot(be, ls->n, view_at(ls->g, 0), view_at(ls->d, 0), &slope0));
+            slope0 = -gg; /* g . d with d = -g */
             first = fmin(1.0, 1.0 / sqrt(-slope0));
         }
         double f_new;
@@ -165,8 +167,9 @@ static bpnn_status iterate(line_step *ls, history *h, const lbfgs_options *o, lb
         BPNN_TRY(history_remember(ls, h));
         line_step_accept(ls);
         f = f_new;
+        gg = ls->gg_try;
+        gnorm = ls->gnorm_try;
         k++;
-        BPNN_TRY(be->ops->max_abs(be, ls->n, view_at(ls->g, 0), &gnorm));
         if (!isfinite(gnorm))
             return bpnn_fail(BPNN_ERR_DIVERGED,
                              "training diverged: non-finite gradient at iteration %d: try a "

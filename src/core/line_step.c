@@ -25,13 +25,49 @@ bpnn_status line_step_open(line_step *s, backend *be, size_t n, backend_buffer *
     return status;
 }
 
+/* The scalars of the point (x_try, g_try) the objective just evaluated,
+ * into the slots of objective.h: queued behind the gradient, read with the
+ * cost. The optimizers take what they need from them instead of reading
+ * reductions one at a time. */
+static bpnn_status queue_trial_scalars(void *context)
+{
+    line_step *s = context;
+    backend *be = s->be;
+    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g_try, 0), view_at(s->d, 0), SLOT_SLOPE));
+    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g_try, 0), view_at(s->g_try, 0), SLOT_GG));
+    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g, 0), view_at(s->g_try, 0), SLOT_G_GTRY));
+    return be->ops->max_abs(be, s->n, view_at(s->g_try, 0), SLOT_GNORM);
+}
+
+/* f at x_try and its gradient into g_try, with the trial scalars. */
+static bpnn_status evaluate_trial(line_step *s, double *f)
+{
+    objective_extras extras = {.queue = queue_trial_scalars, .user = s};
+    BPNN_TRY(s->objective(s->context, s->x_try, f, s->g_try, &extras));
+    s->evaluations++;
+    s->slope_try = extras.slots[SLOT_SLOPE];
+    s->gg_try = extras.slots[SLOT_GG];
+    s->g_gtry = extras.slots[SLOT_G_GTRY];
+    s->gnorm_try = extras.slots[SLOT_GNORM];
+    return BPNN_OK;
+}
+
+/* The starting point's g . g and max |g_i| (there is no direction yet). */
+static bpnn_status queue_start_scalars(void *context)
+{
+    line_step *s = context;
+    backend *be = s->be;
+    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g, 0), view_at(s->g, 0), SLOT_GG));
+    return be->ops->max_abs(be, s->n, view_at(s->g, 0), SLOT_GNORM);
+}
+
 bpnn_status line_step_start(line_step *s, double *f, double *gg, double *gnorm)
 {
-    backend *be = s->be;
-    BPNN_TRY(s->objective(s->context, s->x, f, s->g));
+    objective_extras extras = {.queue = queue_start_scalars, .user = s};
+    BPNN_TRY(s->objective(s->context, s->x, f, s->g, &extras));
     s->evaluations = 1;
-    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g, 0), view_at(s->g, 0), gg));
-    BPNN_TRY(be->ops->max_abs(be, s->n, view_at(s->g, 0), gnorm));
+    *gg = extras.slots[SLOT_GG];
+    *gnorm = extras.slots[SLOT_GNORM];
     if (!isfinite(*f) || !isfinite(*gg))
         return bpnn_fail(BPNN_ERR_DIVERGED,
                          "training diverged: non-finite cost or gradient at the starting point: "
@@ -53,9 +89,8 @@ static bpnn_status phi(void *context, double alpha, double *value, double *slope
     backend *be = s->be;
     BPNN_TRY(be->ops->copy(be, s->n, view_at(s->x, 0), view_at(s->x_try, 0)));
     BPNN_TRY(be->ops->axpy(be, s->n, alpha, view_at(s->d, 0), view_at(s->x_try, 0)));
-    BPNN_TRY(s->objective(s->context, s->x_try, value, s->g_try));
-    s->evaluations++;
-    BPNN_TRY(be->ops->dot(be, s->n, view_at(s->g_try, 0), view_at(s->d, 0), slope));
+    BPNN_TRY(evaluate_trial(s, value));
+    *slope = s->slope_try;
     if (!isfinite(*value) || !isfinite(*slope))
         return bpnn_fail(BPNN_ERR_DIVERGED,
                          "training diverged: cost %g, slope %g at step %g: try a smaller --lambda "

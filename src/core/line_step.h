@@ -1,7 +1,8 @@
 /* line_step.h — what the full-batch optimizers (cg.c, lbfgs.c) share: the
  * current point, its gradient and a search direction on the backend, the
  * trial point a line search evaluates, and one strong Wolfe step along the
- * direction. Only scalars come back to the host. */
+ * direction. Only scalars come back to the host, once per evaluation: the
+ * cost with the trial point's scalars below. */
 #ifndef BPNN_CORE_LINE_STEP_H
 #define BPNN_CORE_LINE_STEP_H
 
@@ -16,6 +17,9 @@ typedef struct line_step {
     backend_buffer *caller_x;      /* where the best point must end up */
     backend_buffer *x, *g, *d;     /* current point, gradient, direction */
     backend_buffer *x_try, *g_try; /* the line search's latest point */
+    /* that point's scalars, read with its cost: g_try . d, g_try . g_try,
+     * g . g_try and max |g_try[i]| */
+    double slope_try, gg_try, g_gtry, gnorm_try;
 } line_step;
 
 /* Allocates the buffers around the caller's x (n values); on failure
@@ -33,7 +37,8 @@ bpnn_status line_step_steepest_descent(line_step *s);
 /* A step along d from (f0, slope0 = g . d < 0) meeting the strong Wolfe
  * conditions, by More-Thuente and, when that fails, by bracketing and zoom;
  * `first_step` is the first trial. On *found = 1, x_try and g_try hold the
- * new point and *f_new its cost; *found = 0 is not an error. A non-finite
+ * new point, *f_new its cost and the *_try fields its scalars (the line
+ * searches end on the point they evaluated last); *found = 0 is not an error. A non-finite
  * cost or slope on the way is BPNN_ERR_DIVERGED. */
 bpnn_status line_step_wolfe(line_step *s, double f0, double slope0, double first_step, double c1,
                             double c2, double *f_new, int *found);

@@ -449,7 +449,7 @@ static bpnn_status end_epoch(minibatch *mb, bpnn_iteration *it)
     /* Each step checks the cost it starts from; the epoch's last update is
      * checked here, before anything is validated or saved. */
     double largest;
-    BPNN_TRY(be->ops->max_abs(be, mb->n, view_at(mb->params, 0), &largest));
+    BPNN_TRY(backend_read_max_abs(be, mb->n, view_at(mb->params, 0), &largest));
     if (!isfinite(largest))
         return bpnn_fail(BPNN_ERR_DIVERGED,
                          "training diverged: the parameters are not finite after epoch %d "

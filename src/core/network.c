@@ -2,6 +2,7 @@
  * always used in place (offset 1, ld = s_l + 1): no column of ones exists.
  * Rows are evaluated block by block; the gradient GEMMs accumulate. */
 #include "core/network.h"
+#include "core/objective.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -210,19 +211,16 @@ static bpnn_status backward(network *net, backend_buffer *params, size_t first, 
     return BPNN_OK;
 }
 
-/* sum ||Theta_l[:,1:]||^2 into *squares, and (lambda/m) Theta_l[:,1:] added
- * to the gradient when there is one. */
+/* sum ||Theta_l[:,1:]||^2 into slot SLOT_SQUARES, and (lambda/m) Theta_l[:,1:]
+ * added to the gradient when there is one. */
 static bpnn_status regularize(network *net, backend_buffer *params, double lambda,
-                              backend_buffer *grad, double *squares)
+                              backend_buffer *grad)
 {
     backend *be = net->be;
-    *squares = 0;
     for (int l = 0; l + 1 < net->layer_count; l++) {
         size_t rows = (size_t)net->sizes[l + 1], cols = (size_t)net->sizes[l] + 1;
-        double part;
-        BPNN_TRY(
-            be->ops->sum_squares_nonbias(be, rows, cols, theta_view(params, net->sizes, l), &part));
-        *squares += part;
+        BPNN_TRY(be->ops->sum_squares_nonbias(be, rows, cols, theta_view(params, net->sizes, l),
+                                              SLOT_SQUARES, l > 0));
         if (grad)
             BPNN_TRY(be->ops->regularize_add(be, rows, cols, theta_view(params, net->sizes, l),
                                              lambda / (double)net->regularization_rows,
@@ -231,27 +229,42 @@ static bpnn_status regularize(network *net, backend_buffer *params, double lambd
     return BPNN_OK;
 }
 
-bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
-                                  backend_buffer *grad)
+bpnn_status network_queue_cost_gradient(network *net, backend_buffer *params, double lambda,
+                                        backend_buffer *grad)
 {
     backend *be = net->be;
     size_t classes = (size_t)net->sizes[net->layer_count - 1];
-    double loss = 0, squares = 0;
     for (size_t first = 0; first < net->rows; first += net->block_rows) {
         size_t m = net->rows - first < net->block_rows ? net->rows - first : net->block_rows;
-        double part;
         BPNN_TRY(stage_block(net, first, m));
         BPNN_TRY(forward(net, params, first, m));
         BPNN_TRY(be->ops->logistic_loss(be, m, classes, view_at(net->output_z, 0),
-                                        block_labels(net, first), &part));
-        loss += part;
+                                        block_labels(net, first), SLOT_LOSS, first > 0));
         if (grad)
             BPNN_TRY(backward(net, params, first, m, grad));
     }
     if (lambda != 0)
-        BPNN_TRY(regularize(net, params, lambda, grad, &squares));
-    *cost = loss / (double)network_mean_rows(net) +
-            lambda / (2.0 * (double)net->regularization_rows) * squares;
+        BPNN_TRY(regularize(net, params, lambda, grad));
+    return BPNN_OK;
+}
+
+double network_cost_from_slots(const network *net, double lambda, const double *slots)
+{
+    /* slots the queue did not write (no rows, no lambda) hold older values */
+    double loss = net->rows > 0 ? slots[SLOT_LOSS] : 0;
+    double squares = lambda != 0 ? slots[SLOT_SQUARES] : 0;
+    return loss / (double)network_mean_rows(net) +
+           lambda / (2.0 * (double)net->regularization_rows) * squares;
+}
+
+bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
+                                  backend_buffer *grad)
+{
+    double slots[CORE_SLOTS];
+    *cost = 0;
+    BPNN_TRY(network_queue_cost_gradient(net, params, lambda, grad));
+    BPNN_TRY(net->be->ops->read_slots(net->be, 0, SLOT_SQUARES + 1, slots));
+    *cost = network_cost_from_slots(net, lambda, slots);
     return BPNN_OK;
 }
 
@@ -259,8 +272,11 @@ bpnn_status network_regularization(network *net, backend_buffer *params, double 
                                    double *cost, backend_buffer *grad)
 {
     double squares = 0;
-    if (lambda != 0)
-        BPNN_TRY(regularize(net, params, lambda, grad, &squares));
+    *cost = 0;
+    if (lambda == 0)
+        return BPNN_OK;
+    BPNN_TRY(regularize(net, params, lambda, grad));
+    BPNN_TRY(net->be->ops->read_slots(net->be, SLOT_SQUARES, 1, &squares));
     *cost = lambda / (2.0 * (double)net->regularization_rows) * squares;
     return BPNN_OK;
 }

@@ -55,6 +55,13 @@ void network_bind(network *net, backend_buffer *x, backend_buffer *labels, size_
 /* The regularized cost J and, when grad is not NULL, its gradient. */
 bpnn_status network_cost_gradient(network *net, backend_buffer *params, double lambda, double *cost,
                                   backend_buffer *grad);
+/* The same without waiting for the device: the cost stays in its parts, in
+ * slots SLOT_LOSS and SLOT_SQUARES (objective.h), until the caller reads
+ * them (with whatever else it needs) and network_cost_from_slots forms J
+ * from slots 0 .. SLOT_SQUARES. */
+bpnn_status network_queue_cost_gradient(network *net, backend_buffer *params, double lambda,
+                                        backend_buffer *grad);
+double network_cost_from_slots(const network *net, double lambda, const double *slots);
 /* The regularization alone: lambda/(2 m) sum ||Theta[:,1:]||^2 into *cost and,
  * when grad is not NULL, (lambda/m) Theta[:,1:] added to it (m the
  * regularization_rows). For a gradient summed over participants first. */

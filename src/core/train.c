@@ -212,21 +212,32 @@ typedef struct training {
 } training;
 
 static bpnn_status training_objective(void *context, backend_buffer *x, double *f,
-                                      backend_buffer *g)
+                                      backend_buffer *g, objective_extras *extras)
 {
     training *t = context;
+    backend *be = t->be;
+    *f = 0;
     if (bpnn_interrupt_flag)
         return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted");
-    if (!participants_many(t->participants))
-        return network_cost_gradient(t->net, x, t->lambda, f, g);
+    if (!participants_many(t->participants)) {
+        /* one wait for the device: the cost's parts and the extras together */
+        double slots[CORE_SLOTS];
+        double *read = extras ? extras->slots : slots;
+        BPNN_TRY(network_queue_cost_gradient(t->net, x, t->lambda, g));
+        if (extras)
+            BPNN_TRY(extras->queue(extras->user));
+        BPNN_TRY(be->ops->read_slots(be, 0, CORE_SLOTS, read));
+        *f = network_cost_from_slots(t->net, t->lambda, read);
+        return BPNN_OK;
+    }
     /* this share's part of the mean over all rows, summed over the shares in
      * one reduction; the regularization is added once, after */
     BPNN_TRY(network_cost_gradient(t->net, x, 0.0, f, g));
-    BPNN_TRY(participants_sum_gradient(t->participants, t->be, g, t->n, f, 1));
+    BPNN_TRY(participants_sum_gradient(t->participants, be, g, t->n, f, 1));
     double regularization;
     BPNN_TRY(network_regularization(t->net, x, t->lambda, &regularization, g));
     *f += regularization;
-    return BPNN_OK;
+    return objective_read_extras(be, extras);
 }
 
 static bpnn_status training_iteration(void *context, int iteration, int evaluations, double f,

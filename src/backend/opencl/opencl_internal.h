@@ -74,7 +74,8 @@ typedef struct opencl_backend {
     int acc_double;   /* reductions accumulate in double */
     size_t real_size; /* sizeof(REAL) on the device */
 
-    /* Reduction partials: reduce_groups accumulators, then the result slot. */
+    /* Reduction partials: reduce_groups accumulators, then the BACKEND_SLOTS
+     * slots (backend.h) where results stay until read_slots. */
     cl_mem partial;
     size_t reduce_groups;
 

@@ -704,97 +704,103 @@ static bpnn_status ocl_update(backend *be, const backend_update *u, size_t n, ba
 
 /* ---- reductions ------------------------------------------------------------------ */
 
-/* Runs pass 1 (`args` then the partial buffer and the scratch space) over `items`
- * terms, pass 2 over the partials, and reads back the one result. */
+/* Runs pass 1 (`args` then the partial buffer and the scratch space) over
+ * `items` terms and pass 2 over the partials, which leaves the result in slot
+ * `slot` (backend.h) or adds it there: nothing is read back, nothing waits.
+ * The slots follow the partials in the same buffer, an accumulator each. */
 static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args, size_t arg_count,
-                          size_t items, int is_max, double *out)
+                          size_t items, int is_max, size_t slot, int accumulate)
 {
-    *out = 0;
-    if (items == 0)
-        return BPNN_OK;
+    if (slot >= BACKEND_SLOTS)
+        return bpnn_fail(BPNN_ERR_INVALID, "%s: slot %zu outside the %d the backend has",
+                         opencl_kernel_names[pass1], slot, BACKEND_SLOTS);
     size_t element = is_max ? cl->real_size : ACC_BYTES;
     size_t local = cl->local_size[pass1];
     size_t groups = (items + local - 1) / local;
     if (groups > cl->reduce_groups)
         groups = cl->reduce_groups;
-    args[arg_count] = (karg){sizeof(cl_mem), &cl->partial};
-    args[arg_count + 1] = (karg){local * element, NULL};
-    BPNN_TRY(launch(cl, pass1, args, arg_count + 2, groups * local, local));
-
+    if (groups > 0) { /* else pass 2 folds no partials: a zero */
+        args[arg_count] = (karg){sizeof(cl_mem), &cl->partial};
+        args[arg_count + 1] = (karg){local * element, NULL};
+        BPNN_TRY(launch(cl, pass1, args, arg_count + 2, groups * local, local));
+    }
     opencl_kernel_id pass2 = is_max ? K_MAX_ABS_FINAL : K_SUM_FINAL;
     size_t local2 = cl->local_size[pass2];
     karg final_args[] = {ARG_U(groups),
-                         ARG_U(cl->reduce_groups),
+                         ARG_U(cl->reduce_groups + slot),
+                         ARG_U(accumulate ? 1 : 0),
                          {sizeof(cl_mem), &cl->partial},
                          ARG_LOCAL(local2 * element)};
-    BPNN_TRY(launch(cl, pass2, final_args, 4, local2, local2));
+    return launch(cl, pass2, final_args, 5, local2, local2);
+}
 
-    unsigned char bytes[ACC_BYTES];
+static bpnn_status ocl_read_slots(backend *be, size_t first, size_t count, double *out)
+{
+    opencl_backend *cl = opencl_of(be);
+    if (first > BACKEND_SLOTS || count > BACKEND_SLOTS - first)
+        return bpnn_fail(BPNN_ERR_INVALID,
+                         "read_slots: slots %zu..%zu outside the %d the backend has", first,
+                         first + count, BACKEND_SLOTS);
+    if (count == 0)
+        return BPNN_OK;
+    unsigned char bytes[BACKEND_SLOTS * ACC_BYTES];
     double started = bpnn_now();
-    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE, cl->reduce_groups * element,
-                                     element, bytes, 0, NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE,
+                                     (cl->reduce_groups + first) * ACC_BYTES, count * ACC_BYTES,
+                                     bytes, 0, NULL, NULL);
     count_wait(cl, started);
-    if (err != CL_SUCCESS) {
-        char call[96];
-        snprintf(call, sizeof call, "clEnqueueReadBuffer(%s result)", opencl_kernel_names[pass1]);
-        return opencl_fail_call(cl, call, err);
-    }
-    cl->base.stats.bytes_from_device += element;
-    if (is_max && cl->base.precision == BPNN_F32) {
-        cl_float v;
-        memcpy(&v, bytes, sizeof v);
-        *out = (double)v;
-    } else if (is_max || cl->acc_double) {
-        cl_double v;
-        memcpy(&v, bytes, sizeof v);
-        *out = v;
-    } else {
-        cl_float sum_and_lost[2];
-        memcpy(sum_and_lost, bytes, sizeof sum_and_lost);
-        *out = (double)sum_and_lost[0] + (double)sum_and_lost[1];
+    if (err != CL_SUCCESS)
+        return opencl_fail_call(cl, "clEnqueueReadBuffer(reduction slots)", err);
+    cl->base.stats.bytes_from_device += count * ACC_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        if (cl->acc_double) {
+            cl_double v;
+            memcpy(&v, bytes + i * ACC_BYTES, sizeof v);
+            out[i] = v;
+        } else {
+            cl_float sum_and_lost[2];
+            memcpy(sum_and_lost, bytes + i * ACC_BYTES, sizeof sum_and_lost);
+            out[i] = (double)sum_and_lost[0] + (double)sum_and_lost[1];
+        }
     }
     return BPNN_OK;
 }
 
 static bpnn_status ocl_sum_squares_nonbias(backend *be, size_t rows, size_t cols,
-                                           backend_view theta, double *out)
+                                           backend_view theta, size_t slot, int accumulate)
 {
     opencl_backend *cl = opencl_of(be);
-    *out = 0;
     BPNN_TRY(check_view(cl, "sum_squares_nonbias", theta, rows * cols, BACKEND_REAL));
     karg args[6] = {ARG_U(rows), ARG_U(cols), ARG_MEM(theta), ARG_U(theta.offset)};
-    return reduce(cl, K_SUM_SQUARES_NONBIAS_PARTIAL, args, 4, rows * cols, 0, out);
+    return reduce(cl, K_SUM_SQUARES_NONBIAS_PARTIAL, args, 4, rows * cols, 0, slot, accumulate);
 }
 
 static bpnn_status ocl_logistic_loss(backend *be, size_t rows, size_t classes, backend_view z,
-                                     backend_view labels, double *out)
+                                     backend_view labels, size_t slot, int accumulate)
 {
     opencl_backend *cl = opencl_of(be);
-    *out = 0;
     BPNN_TRY(check_view(cl, "logistic_loss", z, rows * classes, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "logistic_loss", labels, rows, BACKEND_INDEX));
     karg args[8] = {ARG_U(rows),     ARG_U(classes),  ARG_MEM(z),
                     ARG_U(z.offset), ARG_MEM(labels), ARG_U(labels.offset)};
-    return reduce(cl, K_LOGISTIC_LOSS_PARTIAL, args, 6, rows * classes, 0, out);
+    return reduce(cl, K_LOGISTIC_LOSS_PARTIAL, args, 6, rows * classes, 0, slot, accumulate);
 }
 
-static bpnn_status ocl_dot(backend *be, size_t n, backend_view x, backend_view y, double *out)
+static bpnn_status ocl_dot(backend *be, size_t n, backend_view x, backend_view y, size_t slot)
 {
     opencl_backend *cl = opencl_of(be);
-    *out = 0;
     BPNN_TRY(check_view(cl, "dot", x, n, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "dot", y, n, BACKEND_REAL));
     karg args[7] = {ARG_U(n), ARG_MEM(x), ARG_U(x.offset), ARG_MEM(y), ARG_U(y.offset)};
-    return reduce(cl, K_DOT_PARTIAL, args, 5, n, 0, out);
+    return reduce(cl, K_DOT_PARTIAL, args, 5, n, 0, slot, 0);
 }
 
-static bpnn_status ocl_max_abs(backend *be, size_t n, backend_view x, double *out)
+static bpnn_status ocl_max_abs(backend *be, size_t n, backend_view x, size_t slot)
 {
     opencl_backend *cl = opencl_of(be);
-    *out = 0;
     BPNN_TRY(check_view(cl, "max_abs", x, n, BACKEND_REAL));
     karg args[5] = {ARG_U(n), ARG_MEM(x), ARG_U(x.offset)};
-    return reduce(cl, K_MAX_ABS_PARTIAL, args, 3, n, 1, out);
+    return reduce(cl, K_MAX_ABS_PARTIAL, args, 3, n, 1, slot, 0);
 }
 
 /* ---- BLAS-1 through CLBlast ---------------------------------------------------------- */
@@ -889,8 +895,8 @@ bpnn_status opencl_ops_init(opencl_backend *cl)
     /* Enough groups to fill the device, few enough that pass 2 is one group's work. */
     size_t groups = (size_t)cl->info.compute_units * 8;
     cl->reduce_groups = groups < 8 ? 8 : groups > 256 ? 256 : groups;
-    BPNN_TRY(
-        create_mem(cl, (cl->reduce_groups + 1) * ACC_BYTES, "the reduction buffer", &cl->partial));
+    BPNN_TRY(create_mem(cl, (cl->reduce_groups + BACKEND_SLOTS) * ACC_BYTES, "the reduction buffer",
+                        &cl->partial));
     /* Never NULL: CLBlast would then allocate a temp buffer per call. */
     BPNN_TRY(grow_gemm_temp(cl, 4096));
     return BPNN_OK;
@@ -900,7 +906,7 @@ void opencl_ops_cleanup(opencl_backend *cl)
 {
     while (cl->buffers)
         ocl_release(&cl->base, cl->buffers);
-    release_mem(cl, cl->partial, (cl->reduce_groups + 1) * ACC_BYTES);
+    release_mem(cl, cl->partial, (cl->reduce_groups + BACKEND_SLOTS) * ACC_BYTES);
     cl->partial = NULL;
     release_mem(cl, cl->gemm_temp, cl->gemm_temp_bytes);
     cl->gemm_temp = NULL;
@@ -929,6 +935,7 @@ const backend_ops opencl_ops = {
     .update = ocl_update,
     .dot = ocl_dot,
     .max_abs = ocl_max_abs,
+    .read_slots = ocl_read_slots,
     .axpy = ocl_axpy,
     .scal = ocl_scal,
     .copy = ocl_copy,
