@@ -237,6 +237,13 @@ START_TEST(test_regularization_ops)
     ck_assert_int_eq(be->ops->sum_squares_nonbias(be, rows, cols, view_at(bt, 3), BACKEND_SLOTS, 0),
                      BPNN_ERR_INVALID);
     ck_assert_int_eq(be->ops->read_slots(be, BACKEND_SLOTS - 1, 2, sum), BPNN_ERR_INVALID);
+    /* a read in two halves, one at a time */
+    double twice = sum[1];
+    ck_assert_int_eq(be->ops->finish_read_slots(be, sum), BPNN_ERR_INVALID);
+    ck_assert_int_eq(be->ops->start_read_slots(be, 5, 1), BPNN_OK);
+    ck_assert_int_eq(be->ops->start_read_slots(be, 5, 1), BPNN_ERR_INVALID);
+    ck_assert_int_eq(be->ops->finish_read_slots(be, sum), BPNN_OK);
+    ck_assert(sum[0] == twice);
     bpnn_clear_error();
     backend_release(be, bt), backend_release(be, bg);
     be->ops->destroy(be);

@@ -140,6 +140,13 @@ typedef struct backend_ops {
     /* out[i] = slot first + i for i < count, after the work queued before:
      * the one point where the host waits for the reductions. */
     bpnn_status (*read_slots)(backend *be, size_t first, size_t count, double *out);
+    /* read_slots in two halves, so that the host reads while the device
+     * works: start_read_slots queues the copy of slots [first, first + count)
+     * and returns at once; finish_read_slots waits for that copy alone (not
+     * for the work queued after it) and gives its values. One read may be in
+     * flight at a time; a backend closed with one in flight drops it. */
+    bpnn_status (*start_read_slots)(backend *be, size_t first, size_t count);
+    bpnn_status (*finish_read_slots)(backend *be, double *out);
     bpnn_status (*axpy)(backend *be, size_t n, double alpha, backend_view x, backend_view y);
     bpnn_status (*scal)(backend *be, size_t n, double alpha, backend_view x);
     bpnn_status (*copy)(backend *be, size_t n, backend_view x, backend_view y);

@@ -103,6 +103,9 @@ static bpnn_status cpu_finish(backend *be)
 typedef struct cpu_backend {
     backend base; /* first: a backend* is a cpu_backend* */
     double slots[BACKEND_SLOTS];
+    double reading[BACKEND_SLOTS]; /* the read in flight: its values, count */
+    size_t reading_count;
+    int reading_started;
 } cpu_backend;
 
 static bpnn_status check_slots(const char *op, size_t first, size_t count)
@@ -125,6 +128,29 @@ static bpnn_status cpu_read_slots(backend *be, size_t first, size_t count, doubl
 {
     BPNN_TRY(check_slots("read_slots", first, count));
     memcpy(out, ((cpu_backend *)be)->slots + first, count * sizeof *out);
+    return BPNN_OK;
+}
+
+/* The host computed the values already: the read in flight is a copy. */
+static bpnn_status cpu_start_read_slots(backend *be, size_t first, size_t count)
+{
+    cpu_backend *cpu = (cpu_backend *)be;
+    BPNN_TRY(check_slots("start_read_slots", first, count));
+    if (cpu->reading_started)
+        return bpnn_fail(BPNN_ERR_INVALID, "start_read_slots: a read is in flight already");
+    memcpy(cpu->reading, cpu->slots + first, count * sizeof *cpu->reading);
+    cpu->reading_count = count;
+    cpu->reading_started = 1;
+    return BPNN_OK;
+}
+
+static bpnn_status cpu_finish_read_slots(backend *be, double *out)
+{
+    cpu_backend *cpu = (cpu_backend *)be;
+    if (!cpu->reading_started)
+        return bpnn_fail(BPNN_ERR_INVALID, "finish_read_slots: no read in flight");
+    memcpy(out, cpu->reading, cpu->reading_count * sizeof *out);
+    cpu->reading_started = 0;
     return BPNN_OK;
 }
 

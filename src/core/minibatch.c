@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/network.h"
+#include "core/objective.h"
 #include "core/random.h"
 #include "core/scored_set.h"
 #include "io/checkpoint.h"
@@ -79,6 +80,11 @@ typedef struct minibatch {
     /* position */
     int epoch;     /* epochs completed */
     uint64_t step; /* steps taken in all */
+    /* A step's cost is read while the device works on the next step
+     * (take_step): the step whose read is in flight, and its learning rate. */
+    int cost_in_flight;
+    uint64_t in_flight_step;
+    double in_flight_lr;
     int best_epoch, since_best;
     double best_val_cost;
     double elapsed_before; /* optimizer seconds of the runs before a resume */
@@ -184,6 +190,12 @@ static bpnn_status open_buffers(minibatch *mb)
 static void close_buffers(minibatch *mb)
 {
     backend *be = mb->be;
+    if (mb->cost_in_flight) { /* a run that ended early: the device is the caller's still */
+        double unread[BACKEND_SLOTS];
+        if (be->ops->finish_read_slots(be, unread) != BPNN_OK)
+            bpnn_clear_error();
+        mb->cost_in_flight = 0;
+    }
     scored_set_close(be, &mb->test_set);
     scored_set_close(be, &mb->val_set);
     scored_set_close(be, &mb->train_set);
@@ -296,29 +308,62 @@ static bpnn_status shared_gradient(minibatch *mb, uint64_t in_epoch, size_t firs
     return participants_sum_gradient(mb->parts, be, mb->grad, mb->n, cost, 1);
 }
 
-/* One step on rows order[first .. first + rows): the batch's cost into *cost. */
-static bpnn_status take_step(minibatch *mb, int epoch, uint64_t in_epoch, size_t first, size_t rows,
-                             double *cost, double *lr)
+/* A step whose cost came back: its number in the epoch (0-based), cost and
+ * learning rate. */
+typedef struct step_cost {
+    int known;
+    uint64_t in_epoch;
+    double cost, lr;
+} step_cost;
+
+/* Waits for the cost read in flight, if any (a step's cost into *done). */
+static bpnn_status collect_cost(minibatch *mb, step_cost *done)
+{
+    done->known = 0;
+    if (!mb->cost_in_flight)
+        return BPNN_OK;
+    double slots[SLOT_SQUARES + 1];
+    mb->cost_in_flight = 0;
+    BPNN_TRY(mb->be->ops->finish_read_slots(mb->be, slots));
+    *done = (step_cost){1, mb->in_flight_step,
+                        network_cost_from_slots(mb->net, mb->o->lambda, slots), mb->in_flight_lr};
+    return BPNN_OK;
+}
+
+/* One step on rows order[first .. first + rows). Alone, the step's cost stays
+ * on the device while the next step is queued: the host collects it then,
+ * so that a GPU always has the next step in hand instead of waiting for the
+ * host's round trip; *done is the step before (its cost checked by the
+ * caller), or nothing. Shared, the cost comes back with the gradient's sum:
+ * *done is this step. */
+static bpnn_status take_step(minibatch *mb, uint64_t in_epoch, size_t first, size_t rows,
+                             step_cost *done)
 {
     backend *be = mb->be;
+    double lr = minibatch_learning_rate(mb->o, mb->base_lr, mb->step, mb->steps);
     if (!participants_many(mb->parts)) {
         BPNN_TRY(load_batch(mb, first, rows));
         network_bind(mb->net, mb->batch_x, mb->batch_labels, rows);
-        BPNN_TRY(network_cost_gradient(mb->net, mb->params, mb->o->lambda, cost, mb->grad));
+        BPNN_TRY(network_queue_cost_gradient(mb->net, mb->params, mb->o->lambda, mb->grad));
+        BPNN_TRY(collect_cost(mb, done));
+        BPNN_TRY(be->ops->start_read_slots(be, 0, SLOT_SQUARES + 1));
+        mb->cost_in_flight = 1;
+        mb->in_flight_step = in_epoch;
+        mb->in_flight_lr = lr;
     } else {
+        double cost;
         /* the regularization once, after the sum */
-        BPNN_TRY(shared_gradient(mb, in_epoch, first, rows, cost));
+        BPNN_TRY(shared_gradient(mb, in_epoch, first, rows, &cost));
         double regularization;
         BPNN_TRY(
             network_regularization(mb->net, mb->params, mb->o->lambda, &regularization, mb->grad));
-        *cost += regularization;
+        *done = (step_cost){1, in_epoch, cost + regularization, lr};
+        if (!isfinite(done->cost)) /* before the update, as every participant does */
+            return BPNN_OK;
     }
-    *lr = minibatch_learning_rate(mb->o, mb->base_lr, mb->step, mb->steps);
-    if (!isfinite(*cost))
-        return diverged(mb, epoch, in_epoch + 1, *cost, *lr);
     mb->step++;
     backend_update u = mb->update;
-    u.lr = *lr;
+    u.lr = lr;
     if (u.kind == UPDATE_ADAM) {
         u.bias1 = 1.0 - pow(u.beta1, (double)mb->step);
         u.bias2 = 1.0 - pow(u.beta2, (double)mb->step);
@@ -480,6 +525,43 @@ static bpnn_status end_epoch(minibatch *mb, bpnn_iteration *it)
     return BPNN_OK;
 }
 
+/* An epoch's steps as their costs come back. */
+typedef struct epoch_steps {
+    int epoch;
+    double epoch_started, started;
+    double cost_sum;
+    size_t rows_done; /* over all participants, through the last step accounted */
+    bpnn_iteration it;
+} epoch_steps;
+
+/* Accounts a step whose cost came back (nothing when !d->known): a
+ * non-finite cost ends the run as diverged; the epoch's running mean and,
+ * but after its last step, a report, which may ask to stop (*stop). */
+static bpnn_status step_finished(minibatch *mb, epoch_steps *e, const step_cost *d, int *stop)
+{
+    if (!d->known)
+        return BPNN_OK;
+    if (!isfinite(d->cost))
+        return diverged(mb, e->epoch, d->in_epoch + 1, d->cost, d->lr);
+    e->cost_sum += d->cost;
+    e->rows_done += global_step_rows(mb, d->in_epoch);
+    double now = bpnn_now();
+    bpnn_iteration *it = &e->it;
+    it->step = (long)d->in_epoch + 1;
+    /* steps taken in all through this one (the next may be queued already) */
+    uint64_t taken = mb->step - (mb->cost_in_flight ? 1 : 0);
+    it->evaluations = taken > INT32_MAX ? INT32_MAX : (int)taken;
+    it->cost = e->cost_sum / (double)(d->in_epoch + 1);
+    it->learning_rate = d->lr;
+    it->epoch_seconds = now - e->epoch_started;
+    it->seconds = mb->elapsed_before + now - e->started;
+    it->samples_per_second =
+        (double)e->rows_done / (it->epoch_seconds > 0 ? it->epoch_seconds : 1e-9);
+    if (d->in_epoch + 1 < mb->steps && !*stop)
+        BPNN_TRY(participants_any(mb->parts, report(mb, it), stop));
+    return BPNN_OK;
+}
+
 static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
 {
     const bpnn_train_options *o = mb->o;
@@ -493,50 +575,38 @@ static bpnn_status run_epochs(minibatch *mb, bpnn_train_result *result)
         }
         int epoch = mb->epoch;
         BPNN_TRY(shuffle(mb, epoch));
-        double epoch_started = bpnn_now(), cost_sum = 0, lr = 0;
-        size_t done = 0; /* rows of the epoch so far, over all participants */
-        bpnn_iteration it = {.kind = BPNN_PROGRESS_STEP,
-                             .iteration = epoch + 1,
-                             .epoch = epoch + 1,
-                             .epochs = o->epochs,
-                             .steps = (long)mb->steps,
-                             .train_accuracy = -1,
-                             .test_accuracy = -1,
-                             .val_cost = -1,
-                             .val_accuracy = -1};
-        for (uint64_t s = 0; s < mb->steps; s++) {
+        epoch_steps e = {.epoch = epoch, .epoch_started = bpnn_now(), .started = started};
+        e.it = (bpnn_iteration){.kind = BPNN_PROGRESS_STEP,
+                                .iteration = epoch + 1,
+                                .epoch = epoch + 1,
+                                .epochs = o->epochs,
+                                .steps = (long)mb->steps,
+                                .train_accuracy = -1,
+                                .test_accuracy = -1,
+                                .val_cost = -1,
+                                .val_accuracy = -1};
+        int stop = 0;
+        for (uint64_t s = 0; s < mb->steps && !stop; s++) {
             if (bpnn_interrupt_flag)
                 return bpnn_fail(BPNN_ERR_INTERRUPTED, "interrupted");
             int rank = participants_many(mb->parts) ? mb->parts->rank : 0;
             size_t first = (size_t)s * share_batch(mb, rank), rows = step_rows(mb, rank, s);
-            double cost;
-            BPNN_TRY(take_step(mb, epoch, s, first, rows, &cost, &lr));
-            cost_sum += cost;
-            done += global_step_rows(mb, s);
-            double now = bpnn_now();
-            it.step = (long)s + 1;
-            it.evaluations = mb->step > INT32_MAX ? INT32_MAX : (int)mb->step;
-            it.cost = cost_sum / (double)(s + 1);
-            it.learning_rate = lr;
-            it.epoch_seconds = now - epoch_started;
-            it.seconds = mb->elapsed_before + now - started;
-            it.samples_per_second = (double)done / (it.epoch_seconds > 0 ? it.epoch_seconds : 1e-9);
-            if (s + 1 < mb->steps) {
-                int stop;
-                BPNN_TRY(participants_any(mb->parts, report(mb, &it), &stop));
-                if (stop) {
-                    result->stop_reason = "stopped";
-                    break;
-                }
-            }
+            step_cost done;
+            BPNN_TRY(take_step(mb, s, first, rows, &done));
+            BPNN_TRY(step_finished(mb, &e, &done, &stop));
         }
-        if (strcmp(result->stop_reason, "stopped") == 0)
+        step_cost last; /* the epoch's last cost, when still in flight */
+        BPNN_TRY(collect_cost(mb, &last));
+        BPNN_TRY(step_finished(mb, &e, &last, &stop));
+        bpnn_iteration it = e.it;
+        if (stop) {
+            result->stop_reason = "stopped";
             break;
+        }
         mb->epoch++;
         BPNN_TRY(end_epoch(mb, &it));
         it.kind = BPNN_PROGRESS_EPOCH;
         it.seconds = mb->elapsed_before + bpnn_now() - started;
-        int stop;
         BPNN_TRY(participants_any(mb->parts, report(mb, &it), &stop));
         if (o->checkpoint_path && (mb->epoch % o->checkpoint_every == 0 || mb->epoch == o->epochs))
             BPNN_TRY(save_checkpoint(mb, it.seconds));

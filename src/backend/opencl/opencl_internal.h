@@ -78,6 +78,11 @@ typedef struct opencl_backend {
      * slots (backend.h) where results stay until read_slots. */
     cl_mem partial;
     size_t reduce_groups;
+    /* start_read_slots's copy in flight: its event (NULL when none), the
+     * host memory it lands in, and how many slots */
+    cl_event slots_read;
+    cl_double slots_landing[BACKEND_SLOTS];
+    size_t slots_read_count;
 
     /* The one CLBlast GEMM temp buffer and the sizes CLBlast asked for. */
     cl_mem gemm_temp;

@@ -734,24 +734,19 @@ static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args
     return launch(cl, pass2, final_args, 5, local2, local2);
 }
 
-static bpnn_status ocl_read_slots(backend *be, size_t first, size_t count, double *out)
+static bpnn_status check_slots(const char *op, size_t first, size_t count)
 {
-    opencl_backend *cl = opencl_of(be);
     if (first > BACKEND_SLOTS || count > BACKEND_SLOTS - first)
-        return bpnn_fail(BPNN_ERR_INVALID,
-                         "read_slots: slots %zu..%zu outside the %d the backend has", first,
-                         first + count, BACKEND_SLOTS);
-    if (count == 0)
-        return BPNN_OK;
-    unsigned char bytes[BACKEND_SLOTS * ACC_BYTES];
-    double started = bpnn_now();
-    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, CL_TRUE,
-                                     (cl->reduce_groups + first) * ACC_BYTES, count * ACC_BYTES,
-                                     bytes, 0, NULL, NULL);
-    count_wait(cl, started);
-    if (err != CL_SUCCESS)
-        return opencl_fail_call(cl, "clEnqueueReadBuffer(reduction slots)", err);
-    cl->base.stats.bytes_from_device += count * ACC_BYTES;
+        return bpnn_fail(BPNN_ERR_INVALID, "%s: slots %zu..%zu outside the %d the backend has", op,
+                         first, first + count, BACKEND_SLOTS);
+    return BPNN_OK;
+}
+
+/* Slots as the device holds them (double, or a float sum and what it lost)
+ * to doubles. */
+static void slots_to_doubles(const opencl_backend *cl, const unsigned char *bytes, size_t count,
+                             double *out)
+{
     for (size_t i = 0; i < count; i++) {
         if (cl->acc_double) {
             cl_double v;
@@ -763,6 +758,71 @@ static bpnn_status ocl_read_slots(backend *be, size_t first, size_t count, doubl
             out[i] = (double)sum_and_lost[0] + (double)sum_and_lost[1];
         }
     }
+}
+
+/* Copies slots [first, first + count) to `host`, blocking or not (then
+ * *event is the copy's). */
+static bpnn_status enqueue_slots_read(opencl_backend *cl, size_t first, size_t count,
+                                      cl_bool blocking, void *host, cl_event *event)
+{
+    double started = bpnn_now();
+    cl_int err = clEnqueueReadBuffer(cl->queue, cl->partial, blocking,
+                                     (cl->reduce_groups + first) * ACC_BYTES, count * ACC_BYTES,
+                                     host, 0, NULL, event);
+    if (blocking)
+        count_wait(cl, started);
+    if (err != CL_SUCCESS)
+        return opencl_fail_call(cl, "clEnqueueReadBuffer(reduction slots)", err);
+    cl->base.stats.bytes_from_device += count * ACC_BYTES;
+    return BPNN_OK;
+}
+
+static bpnn_status ocl_read_slots(backend *be, size_t first, size_t count, double *out)
+{
+    opencl_backend *cl = opencl_of(be);
+    BPNN_TRY(check_slots("read_slots", first, count));
+    if (count == 0)
+        return BPNN_OK;
+    unsigned char bytes[BACKEND_SLOTS * ACC_BYTES];
+    BPNN_TRY(enqueue_slots_read(cl, first, count, CL_TRUE, bytes, NULL));
+    slots_to_doubles(cl, bytes, count, out);
+    return BPNN_OK;
+}
+
+static bpnn_status ocl_start_read_slots(backend *be, size_t first, size_t count)
+{
+    opencl_backend *cl = opencl_of(be);
+    BPNN_TRY(check_slots("start_read_slots", first, count));
+    if (cl->slots_read)
+        return bpnn_fail(BPNN_ERR_INVALID, "start_read_slots: a read is in flight already");
+    cl_event event = NULL;
+    BPNN_TRY(enqueue_slots_read(cl, first, count, CL_FALSE, cl->slots_landing, &event));
+    /* queued, not yet sent to the device: flushed, it runs while the host
+     * queues more */
+    cl_int err = clFlush(cl->queue);
+    if (err != CL_SUCCESS) {
+        clWaitForEvents(1, &event);
+        clReleaseEvent(event);
+        return opencl_fail_call(cl, "clFlush", err);
+    }
+    cl->slots_read = event;
+    cl->slots_read_count = count;
+    return BPNN_OK;
+}
+
+static bpnn_status ocl_finish_read_slots(backend *be, double *out)
+{
+    opencl_backend *cl = opencl_of(be);
+    if (!cl->slots_read)
+        return bpnn_fail(BPNN_ERR_INVALID, "finish_read_slots: no read in flight");
+    double started = bpnn_now();
+    cl_int err = clWaitForEvents(1, &cl->slots_read);
+    count_wait(cl, started);
+    clReleaseEvent(cl->slots_read);
+    cl->slots_read = NULL;
+    if (err != CL_SUCCESS)
+        return opencl_fail_call(cl, "clWaitForEvents(reduction slots)", err);
+    slots_to_doubles(cl, (const unsigned char *)cl->slots_landing, cl->slots_read_count, out);
     return BPNN_OK;
 }
 
@@ -904,6 +964,11 @@ bpnn_status opencl_ops_init(opencl_backend *cl)
 
 void opencl_ops_cleanup(opencl_backend *cl)
 {
+    if (cl->slots_read) { /* a run that failed between the two halves */
+        clWaitForEvents(1, &cl->slots_read);
+        clReleaseEvent(cl->slots_read);
+        cl->slots_read = NULL;
+    }
     while (cl->buffers)
         ocl_release(&cl->base, cl->buffers);
     release_mem(cl, cl->partial, (cl->reduce_groups + BACKEND_SLOTS) * ACC_BYTES);
@@ -936,6 +1001,8 @@ const backend_ops opencl_ops = {
     .dot = ocl_dot,
     .max_abs = ocl_max_abs,
     .read_slots = ocl_read_slots,
+    .start_read_slots = ocl_start_read_slots,
+    .finish_read_slots = ocl_finish_read_slots,
     .axpy = ocl_axpy,
     .scal = ocl_scal,
     .copy = ocl_copy,
