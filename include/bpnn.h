@@ -543,6 +543,109 @@ BPNN_API bpnn_status bpnn_time_evaluations(bpnn_device *device, const bpnn_model
 BPNN_API bpnn_status bpnn_time_step_gemms(bpnn_device *device, int layer_count, const int *sizes,
                                           size_t batch, int repeat, double *seconds);
 BPNN_API double bpnn_step_gemm_flops(int layer_count, const int *sizes, size_t batch);
+/* The same GEMMs each timed on its own, the device finished after every one:
+ * seconds[g] (3 layer_count - 4 values, in the order above: the forward
+ * products from the input up, then from the top each layer's weight gradient
+ * and, above the input, its delta) is GEMM g's median over `repeat` steps
+ * (at least 1), after one warm-up step. */
+BPNN_API bpnn_status bpnn_time_step_gemms_each(bpnn_device *device, int layer_count,
+                                               const int *sizes, size_t batch, int repeat,
+                                               double *seconds);
+
+/* ---- GEMM tuning (OpenCL devices) ------------------------------------------ */
+
+/* CLBlast computes the GEMMs on OpenCL devices with kernels whose parameters
+ * (tile sizes, vector widths, the size above which the indirect GEMM runs
+ * instead of the direct one) come from its database of tuned devices, or a
+ * guess for the others. `bpnn-cl tune` searches for better ones for one
+ * device, driver and precision and keeps them in a tuning file;
+ * bpnn_device_open applies the file of the device it opens, when there is
+ * one, with CLBlastOverrideParameters.
+ *
+ * The files live in BPNN_TUNING_DIR, else $XDG_CACHE_HOME/bpnn-cl/tuning,
+ * else $HOME/.cache/bpnn-cl/tuning: one file per device name, driver version
+ * and precision (bpnn_tuning_path names it). BPNN_TUNING=off opens every
+ * device with CLBlast's own parameters (any value other than on, off, 1 or 0
+ * is BPNN_ERR_INVALID when a device is opened). A file that cannot be used
+ * (malformed, written for another device, driver or precision, refused by
+ * CLBlast) does not stop the opening: the device runs CLBlast's own
+ * parameters and bpnn_device_tuning says why in one line naming the file.
+ *
+ * CLBlast keeps parameters per device and precision for the whole process:
+ * every open handle of one device in one precision runs the parameters
+ * applied last. */
+
+#define BPNN_TUNING_MAX_KERNELS 8
+#define BPNN_TUNING_MAX_PARAMETERS 24
+
+/* The parameters of one CLBlast kernel, named as CLBlast's database names
+ * them: the kernel "Xgemm", "XgemmDirect", "Copy", "Pad", "Transpose",
+ * "Padtranspose", "GemmRoutine" or "Xaxpy", and each of its parameters
+ * ("MWG", "XGEMM_MIN_INDIRECT_SIZE", ...). CLBlast wants every parameter of a
+ * kernel it is given. */
+typedef struct bpnn_tuning_kernel {
+    char name[32];
+    int count;
+    char parameter[BPNN_TUNING_MAX_PARAMETERS][32];
+    size_t value[BPNN_TUNING_MAX_PARAMETERS];
+} bpnn_tuning_kernel;
+
+typedef struct bpnn_tuning {
+    int count; /* kernels */
+    bpnn_tuning_kernel kernel[BPNN_TUNING_MAX_KERNELS];
+    char note[256]; /* one line of text kept in the file ("" for none) */
+} bpnn_tuning;
+
+typedef enum bpnn_tuning_state {
+    BPNN_TUNING_NONE = 0, /* no tuning file for the device: CLBlast's parameters */
+    BPNN_TUNING_APPLIED,  /* the tuning file's parameters are in use */
+    BPNN_TUNING_IGNORED,  /* a tuning file exists but is not used (the message says why) */
+    BPNN_TUNING_DISABLED, /* BPNN_TUNING=off: CLBlast's parameters */
+    BPNN_TUNING_SET,      /* bpnn_device_set_tuning chose the parameters */
+    BPNN_TUNING_HOST      /* the host path: nothing to tune */
+} bpnn_tuning_state;
+
+typedef struct bpnn_tuning_info {
+    bpnn_tuning_state state;
+    char path[4096];   /* the device's tuning file; "" for the host path or with no folder */
+    char message[768]; /* one line: which parameters are in use, and why */
+} bpnn_tuning_info;
+
+/* What the device's GEMMs run with since it was opened (or since
+ * bpnn_device_set_tuning). device may be NULL (BPNN_TUNING_HOST). */
+BPNN_API void bpnn_device_tuning(const bpnn_device *device, bpnn_tuning_info *out);
+
+/* The tuning file of a device as bpnn_list_devices lists it, or of an open
+ * device, in `precision` (an open device: its own), into out (size bytes).
+ * BPNN_ERR_INVALID for the host path (it has no tuning) and when no folder
+ * is known (none of BPNN_TUNING_DIR, XDG_CACHE_HOME, HOME is set). */
+BPNN_API bpnn_status bpnn_tuning_path(const bpnn_device_info *info, bpnn_precision precision,
+                                      char *out, size_t size);
+BPNN_API bpnn_status bpnn_device_tuning_path(const bpnn_device *device, char *out, size_t size);
+
+/* Reads a tuning file (path NULL: the device's own) and checks that it was
+ * written for this device, driver and precision. BPNN_ERR_INVALID, naming
+ * the file, when it is missing, malformed or another device's;
+ * BPNN_ERR_RUNTIME when reading fails. */
+BPNN_API bpnn_status bpnn_tuning_load(const bpnn_device *device, const char *path,
+                                      bpnn_tuning *out);
+
+/* Writes `tuning` as the tuning file of `device` (path NULL: the device's
+ * own, its folder created when missing) through bpnn_write_file_atomic.
+ * BPNN_ERR_INVALID for parameters that are not well formed (names, counts)
+ * and the writer's errors. */
+BPNN_API bpnn_status bpnn_tuning_save(const bpnn_device *device, const bpnn_tuning *tuning,
+                                      const char *path);
+
+/* Applies `tuning` to the device's GEMMs from the next call on (each kernel
+ * it names; the others keep their parameters). NULL restores CLBlast's own
+ * parameters, for every device of the process (CLBlast cannot reset one
+ * device alone; its compiled programs are dropped too). BPNN_ERR_INVALID for
+ * the host path, for malformed parameters and for kernels or parameter sets
+ * CLBlast refuses; BPNN_ERR_RUNTIME for other CLBlast failures. Parameters
+ * that CLBlast accepts can still fail when a GEMM compiles them (too much
+ * local memory, too large work-groups): check with bpnn_verify. */
+BPNN_API bpnn_status bpnn_device_set_tuning(bpnn_device *device, const bpnn_tuning *tuning);
 
 /* ---- gradient checking --------------------------------------------------- */
 

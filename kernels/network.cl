@@ -75,30 +75,79 @@ __kernel void scale_matrix(ulong m, ulong n, REAL beta, __global REAL *c, ulong 
     c[at] = beta == (REAL)0 ? (REAL)0 : beta * c[at];
 }
 
-/* grad[j * grad_stride] = scale * sum_i delta[i,j]: one work-group per column,
- * its work-items striding over the rows, then a tree in local memory
- * (the work-group size is a power of two). */
-__kernel void bias_gradient(ulong rows, ulong cols, __global const REAL *delta, ulong delta_offset,
-                            term_t scale, term_t beta, __global REAL *grad, ulong grad_offset,
-                            ulong grad_stride, __local acc_t *scratch)
+/* bias_gradient: grad[j * grad_stride] = scale * sum_i delta[i,j] + beta * grad[j * grad_stride]
+ * as a 2-D reduction, shaped for a GPU (ops.c plans the grid):
+ * - dimension 0 runs along a row: the get_local_size(0) work-items of a row
+ *   lane read that many consecutive columns, so a warp's loads coalesce
+ *   (one work-group per column, as before, read each row's element alone,
+ *   a whole memory transaction per value);
+ * - dimension 1 splits the rows: get_group_id(1) is a slice of slice_rows
+ *   consecutive rows and its get_local_size(1) lanes stride through it, so a
+ *   matrix of many rows and few columns (60000 x 10) still spreads over many
+ *   work-groups, not over as many as it has columns.
+ * One slice: the work-group writes grad itself. Several: each writes its
+ * column sums to partial[slice * cols + j] and bias_gradient_final adds them
+ * up per column. The sums are acc_t, as in every reduction (common.cl). */
+
+/* grad = scale * sum + beta * grad; beta = 0 never reads grad, which may hold
+ * anything (NaN included). */
+void store_bias_gradient(acc_t sum, term_t scale, term_t beta, __global REAL *g)
 {
-    size_t j = get_group_id(0);
-    size_t lid = get_local_id(0), width = get_local_size(0);
+    term_t before = beta != 0 ? beta * (term_t)*g : (term_t)0;
+#ifdef BPNN_ACC_DOUBLE
+    *g = (REAL)(scale * sum + before);
+#else
+    *g = (REAL)(scale * (sum.x + sum.y) + before);
+#endif
+}
+
+/* Pass 1 (or the only one). scratch holds one acc_t per work-item; the lanes
+ * (get_local_size(1)) are a power of two. */
+__kernel void bias_gradient(ulong rows, ulong cols, ulong slice_rows, __global const REAL *delta,
+                            ulong delta_offset, term_t scale, term_t beta, __global REAL *grad,
+                            ulong grad_offset, ulong grad_stride, __global acc_t *partial,
+                            __local acc_t *scratch)
+{
+    size_t x = get_local_id(0), lane = get_local_id(1);
+    size_t width = get_local_size(0), lanes = get_local_size(1);
+    size_t j = get_global_id(0), slice = get_group_id(1);
+    /* the host sizes the slices so that each starts within the rows */
+    size_t begin = slice * slice_rows;
+    size_t end = rows - begin < slice_rows ? rows : begin + slice_rows;
     acc_t sum = ACC_ZERO;
     if (j < cols)
-        for (size_t i = lid; i < rows; i += width)
+        for (size_t i = begin + lane; i < end; i += lanes)
             sum = acc_add(sum, (term_t)delta[delta_offset + i * cols + j]);
-    sum = group_fold(sum, scratch);
-    if (lid == 0 && j < cols) {
-        __global REAL *g = grad + grad_offset + j * grad_stride;
-        /* beta = 0 never reads grad, which may hold anything */
-        term_t before = beta != 0 ? beta * (term_t)*g : (term_t)0;
-#ifdef BPNN_ACC_DOUBLE
-        *g = (REAL)(scale * sum + before);
-#else
-        *g = (REAL)(scale * (sum.x + sum.y) + before);
-#endif
+    /* fold the lanes of each column: scratch[lane][x] */
+    scratch[lane * width + x] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t step = lanes / 2; step > 0; step /= 2) {
+        if (lane < step)
+            scratch[lane * width + x] =
+                acc_merge(scratch[lane * width + x], scratch[(lane + step) * width + x]);
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
+    if (lane != 0 || j >= cols)
+        return;
+    if (get_num_groups(1) == 1)
+        store_bias_gradient(scratch[x], scale, beta, grad + grad_offset + j * grad_stride);
+    else
+        partial[slice * cols + j] = scratch[x];
+}
+
+/* Pass 2: column j's slices, in order (consecutive work-items read
+ * consecutive columns of each slice's row of partials). */
+__kernel void bias_gradient_final(ulong cols, ulong slices, __global const acc_t *partial,
+                                  term_t scale, term_t beta, __global REAL *grad, ulong grad_offset,
+                                  ulong grad_stride)
+{
+    size_t j = get_global_id(0);
+    if (j >= cols)
+        return;
+    acc_t sum = ACC_ZERO;
+    for (size_t s = 0; s < slices; s++)
+        sum = acc_merge(sum, partial[s * cols + j]);
+    store_bias_gradient(sum, scale, beta, grad + grad_offset + j * grad_stride);
 }
 
 /* dst[i,:] = src[index[i],:] for a mini-batch, one work-item per element so

@@ -4,7 +4,7 @@
 set -eu
 packages="gcc meson ninja-build pkg-config python3 python3-venv check libopenblas-dev zlib1g-dev
   libjansson-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
-  dataset-fashion-mnist python3-numpy libcairo2-dev fonts-dejavu-core libmatio-dev
+  clblast-utils dataset-fashion-mnist python3-numpy libcairo2-dev fonts-dejavu-core libmatio-dev
   libopenmpi-dev openmpi-bin"
 # The test command (scripts/test.sh) also fuzzes (clang's libFuzzer) and runs
 # the kernels on Oclgrind, a simulated GPU.

@@ -41,4 +41,8 @@ bpnn_status backend_verify(backend *device, backend *cpu, const char *only,
 /* The thresholds above, by kind of op. */
 double backend_verify_threshold(bpnn_precision precision, int is_reduction);
 
+/* The rows x cols shapes bias_gradient is verified at. */
+extern const size_t backend_verify_bias_shapes[][2];
+extern const size_t backend_verify_bias_shape_count;
+
 #endif

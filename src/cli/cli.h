@@ -75,6 +75,7 @@ enum cli_option {
     OPT_DRY_RUN,
     OPT_PROBA,
     OPT_NO_OVERLAP,
+    OPT_FRACTION,
     OPT_HELP = 'h'
 };
 
@@ -175,6 +176,11 @@ bpnn_status cli_load_test_data(const cli_data *data, int is_fashion, bpnn_datase
 /* Opens the device per the options; prints nothing. */
 bpnn_status cli_open_device(const cli_device *device, bpnn_device **out);
 
+/* {"state": "applied"|"none"|"ignored"|"off"|"set", "file": the device's
+ * tuning file or null, "message": one line} for an OpenCL device's GEMM
+ * tuning (bpnn_device_tuning); NULL for the host path. */
+json_t *cli_json_tuning(const bpnn_tuning_info *tuning);
+
 /* Fails early when `path` cannot be created (its folder missing or not writable). */
 bpnn_status cli_check_writable(const char *flag, const char *path);
 
@@ -215,6 +221,7 @@ int cmd_export(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 
 #endif

@@ -266,7 +266,25 @@ bpnn_status cli_load_test_data(const cli_data *data, int is_fashion, bpnn_datase
 bpnn_status cli_open_device(const cli_device *device, bpnn_device **out)
 {
     bpnn_set_threads(device->threads);
-    return bpnn_device_open(device->spec, device->precision, out);
+    BPNN_TRY(bpnn_device_open(device->spec, device->precision, out));
+    /* an unusable GEMM tuning file costs speed, not results: said, not failed */
+    bpnn_tuning_info tuning;
+    bpnn_device_tuning(*out, &tuning);
+    if (tuning.state == BPNN_TUNING_IGNORED)
+        fprintf(stderr, "bpnn-cl: warning: %s\n", tuning.message);
+    return BPNN_OK;
+}
+
+json_t *cli_json_tuning(const bpnn_tuning_info *t)
+{
+    static const char *const states[] = {
+        [BPNN_TUNING_NONE] = "none",       [BPNN_TUNING_APPLIED] = "applied",
+        [BPNN_TUNING_IGNORED] = "ignored", [BPNN_TUNING_DISABLED] = "off",
+        [BPNN_TUNING_SET] = "set",         [BPNN_TUNING_HOST] = "host"};
+    if (t->state == BPNN_TUNING_HOST || (unsigned)t->state >= sizeof states / sizeof *states)
+        return NULL;
+    return json_pack("{s:s, s:o, s:s}", "state", states[t->state], "file",
+                     t->path[0] ? json_string(t->path) : json_null(), "message", t->message);
 }
 
 bpnn_status cli_check_writable(const char *flag, const char *path)

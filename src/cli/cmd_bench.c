@@ -90,6 +90,7 @@ typedef struct device_figures {
     spread gemm_gflops, train_samples, eval_per_s;
     double train_gflops, efficiency, flops_per_sample;
     int opencl;
+    bpnn_tuning_info tuning;  /* OpenCL: the GEMM parameters in use */
     bpnn_device_stats epochs; /* the timed epochs' device statistics */
     double epochs_seconds;
 } device_figures;
@@ -226,6 +227,7 @@ static bpnn_status measure(const bench_args *a, const char *spec, device_figures
     snprintf(f->spec, sizeof f->spec, "%s", bpnn_device_spec(device));
     snprintf(f->name, sizeof f->name, "%s", bpnn_device_name(device));
     f->opencl = bpnn_device_blas_core(device) == NULL;
+    bpnn_device_tuning(device, &f->tuning);
     /* as many GEMM steps as training steps are timed (at most 10000), each
      * on its own: the median of many short timings stands the noise of a
      * shared machine */
@@ -280,6 +282,9 @@ static json_t *figures_json(const bench_args *a, const device_figures *f)
     json_object_set_new(o, "open_seconds", cli_json_number(f->open_seconds));
     json_object_set_new(o, "first_step_seconds", cli_json_number(f->first_step_seconds));
     if (f->opencl) {
+        json_t *tuning = cli_json_tuning(&f->tuning);
+        if (tuning)
+            json_object_set_new(o, "gemm_tuning", tuning);
         const bpnn_device_stats *s = &f->epochs;
         json_object_set_new(
             o, "epochs_split",
@@ -318,6 +323,8 @@ static void print_figures(const bench_args *a, const device_figures *f)
     }
     printf("  once   opening the device %.3f s, the first step %.3f s\n", f->open_seconds,
            f->first_step_seconds);
+    if (f->opencl)
+        printf("  tuning %s\n", f->tuning.message);
 }
 
 /* --device all: every device bpnn_list_devices names. */

@@ -1,6 +1,7 @@
 /* cmd_devices.c — bpnn-cl devices: the compute devices --device can name. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -9,8 +10,9 @@ static const char help[] =
     "Lists the compute devices: cpu (the host path: OpenBLAS, its core and\n"
     "threads) and every OpenCL device in enumeration order, the order that\n"
     "--device opencl:P:D counts (0-based platform and device, as clinfo -l),\n"
-    "with type, compute units, global memory, largest allocation, fp64 support\n"
-    "and driver; then which device gpu, opencl and auto select.\n"
+    "with type, compute units, global memory, largest allocation, fp64 support,\n"
+    "driver and GEMM tuning files (bpnn-cl tune); then which device gpu, opencl\n"
+    "and auto select.\n"
     "\n"
     "  --json              one JSON object on stdout\n"
     "\n" CLI_EXIT_HELP;
@@ -37,6 +39,37 @@ static const char *resolved(const char *name, bpnn_precision precision, char *bu
 static json_t *json_string_or_null(const char *text)
 {
     return text ? json_string(text) : json_null();
+}
+
+/* The device's GEMM tuning file in `precision` when there is one (it is
+ * applied, if it is valid, when the device opens in that precision). */
+static const char *tuning_file(const bpnn_device_info *d, bpnn_precision precision, char *path,
+                               size_t size)
+{
+    struct stat st;
+    if (bpnn_tuning_path(d, precision, path, size) != BPNN_OK) {
+        bpnn_clear_error();
+        return NULL;
+    }
+    return stat(path, &st) == 0 ? path : NULL;
+}
+
+static void print_tuning(const bpnn_device_info *d)
+{
+    char f32[4096], f64[4096];
+    const char *files[2] = {tuning_file(d, BPNN_F32, f32, sizeof f32),
+                            tuning_file(d, BPNN_F64, f64, sizeof f64)};
+    if (!files[0] && !files[1]) {
+        if (f32[0])
+            printf("             GEMM tuning: none (bpnn-cl tune writes %s)\n", f32);
+        else
+            printf("             GEMM tuning: none (no folder for tuning files: set "
+                   "BPNN_TUNING_DIR)\n");
+        return;
+    }
+    for (int p = 0; p < 2; p++)
+        if (files[p])
+            printf("             GEMM tuning %s: %s\n", p ? "f64" : "f32", files[p]);
 }
 
 int cmd_devices(int argc, char **argv)
@@ -83,6 +116,12 @@ int cmd_devices(int argc, char **argv)
                 "max_allocation", (json_int_t)d->max_allocation, "fp64", d->fp64, "driver_version",
                 d->driver_version, "device_version", d->device_version, "platform_name",
                 d->platform_name, "platform_version", d->platform_version);
+            char f32[4096], f64[4096];
+            const char *file32 = tuning_file(d, BPNN_F32, f32, sizeof f32);
+            const char *file64 = tuning_file(d, BPNN_F64, f64, sizeof f64);
+            json_object_set_new(entry, "gemm_tuning",
+                                json_pack("{s:o, s:o}", "f32", json_string_or_null(file32), "f64",
+                                          json_string_or_null(file64)));
             json_array_append_new(devices, entry);
         }
         json_object_set_new(object, "opencl", json_boolean(bpnn_has_opencl()));
@@ -103,6 +142,7 @@ int cmd_devices(int argc, char **argv)
                    d->fp64 ? "yes" : "no");
             printf("             platform %s (%s), driver %s\n", d->platform_name,
                    d->device_version, d->driver_version);
+            print_tuning(d);
         }
         if (!bpnn_has_opencl())
             printf("no OpenCL: this bpnn-cl was built without it\n");

@@ -482,6 +482,10 @@ static void print_stats(bpnn_device *device, const bpnn_train_result *result, in
                 cli_ranks_count(), (unsigned long long)r.reductions, (double)r.bytes_sent / 1e6,
                 r.seconds, result->train_seconds > 0 ? 100 * r.seconds / result->train_seconds : 0);
     }
+    bpnn_tuning_info tuning;
+    bpnn_device_tuning(device, &tuning);
+    if (tuning.state != BPNN_TUNING_HOST)
+        fprintf(stderr, "stats: GEMM tuning: %s\n", tuning.message);
     bpnn_device_stats stats;
     bpnn_device_get_stats(device, &stats);
     const bpnn_device_stats *s = &stats;
@@ -869,6 +873,11 @@ static bpnn_status run(train_run *r, double started)
         json_object_set_new(o, "lambda", json_real(a->train.lambda));
         if (bpnn_device_blas_core(r->device))
             json_object_set_new(o, "blas_core", json_string(bpnn_device_blas_core(r->device)));
+        bpnn_tuning_info tuning_info;
+        bpnn_device_tuning(r->device, &tuning_info);
+        json_t *tuning = cli_json_tuning(&tuning_info);
+        if (tuning)
+            json_object_set_new(o, "gemm_tuning", tuning);
         json_object_set_new(o, "samples", json_integer((json_int_t)r->total_rows));
         if (cli_ranks_count() > 1)
             json_object_set_new(o, "ranks", json_integer(cli_ranks_count()));

@@ -22,6 +22,7 @@ static const char usage[] =
     "  devices    list the compute devices\n"
     "  verify     check a device op by op against the CPU path\n"
     "  bench      time cost-and-gradient evaluations on a device\n"
+    "  tune       tune CLBlast's GEMMs for an OpenCL device (clblast-utils)\n"
     "  show       pictures (PNG): data samples, hidden units, training curves\n"
     "\n"
     "  bpnn-cl COMMAND --help   options of a command\n"
@@ -36,7 +37,8 @@ typedef struct command {
 static const command commands[] = {
     {"train", cmd_train},         {"predict", cmd_predict}, {"eval", cmd_eval},
     {"gradcheck", cmd_gradcheck}, {"export", cmd_export},   {"devices", cmd_devices},
-    {"verify", cmd_verify},       {"bench", cmd_bench},     {"show", cmd_show},
+    {"verify", cmd_verify},       {"bench", cmd_bench},     {"tune", cmd_tune},
+    {"show", cmd_show},
 };
 
 /* Only async-signal-safe work here: the temp file's removal, the message,

@@ -31,7 +31,9 @@
  *                               and largest allocation; allocations beyond
  *                               fail as "device memory exhausted" (backend.h,
  *                               select.c). opencl_backend_open alone ignores
- *                               it. */
+ *                               it.
+ *   BPNN_TUNING_DIR, BPNN_TUNING  where GEMM tuning files are, and off to
+ *                               apply none (bpnn.h "GEMM tuning"). */
 #ifndef BPNN_OPENCL_BACKEND_H
 #define BPNN_OPENCL_BACKEND_H
 
@@ -87,12 +89,68 @@ size_t opencl_kernel_source_count(void);
 const char *opencl_kernel_source_name(size_t index);
 const char *opencl_kernel_source_text(size_t index, size_t *length);
 
+/* ---- work-group sizes (runtime.c, ops.c) ---- */
+
+/* What one kernel's work-group size is chosen from: the device's and the
+ * kernel's own limits, as clGetDeviceInfo and clGetKernelWorkGroupInfo give
+ * them. */
+typedef struct opencl_group_limits {
+    size_t kernel_max;       /* CL_KERNEL_WORK_GROUP_SIZE (its registers, say) */
+    size_t device_max;       /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t dim0_max;         /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0] */
+    size_t multiple;         /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE: the warp */
+    uint64_t local_memory;   /* CL_DEVICE_LOCAL_MEM_SIZE */
+    uint64_t kernel_local;   /* CL_KERNEL_LOCAL_MEM_SIZE: the kernel's own __local */
+    size_t scratch_per_item; /* __local bytes a launch adds per work-item */
+} opencl_group_limits;
+
+/* The work-group size of a kernel: the largest power of two (the reductions'
+ * trees halve it) within every limit above and at most 256 work-items (or one
+ * warp, if a device's warp were larger), so a multiple of any power-of-two
+ * warp that fits; 0 when not even one work-item's scratch fits. */
+size_t opencl_work_group_size(const opencl_group_limits *limits);
+
+/* Work-groups that fill a device of `compute_units` (8 per unit, 8 to 1024):
+ * the reductions' partial sums and bias_gradient's row slices aim at it. */
+size_t opencl_fill_groups(unsigned compute_units);
+
+/* bias_gradient's grid (ops.c, kernels/network.cl): work-groups of `width`
+ * consecutive columns by `lanes` rows, `tiles` of them across the columns and
+ * `slices` down the rows, each slice `slice_rows` rows (a multiple of lanes;
+ * the last may hold fewer). One slice: one pass that writes grad; more: a
+ * second pass adds the slices' partial sums per column. */
+typedef struct opencl_bias_plan {
+    size_t width, lanes;
+    size_t tiles, slices, slice_rows;
+} opencl_bias_plan;
+
+/* The grid for rows x cols: width the smallest power of two that holds cols,
+ * at most max(warp, 32) (a warp's loads then fall on one row's consecutive
+ * values) and within `group` (the kernel's power-of-two work-group size) and
+ * max_width; lanes the rest of the group, at most max_lanes; as many slices
+ * as fill `fill_groups` work-groups together with the tiles, but no fewer
+ * than 8 rows per lane in each. */
+opencl_bias_plan opencl_plan_bias_gradient(size_t rows, size_t cols, size_t group, size_t warp,
+                                           size_t max_width, size_t max_lanes, size_t fill_groups);
+
+/* ---- GEMM tuning (tuning.c; the files are ../tuning.c's) ---- */
+
+/* The device an open OpenCL backend runs on, or NULL when `be` is not one. */
+const opencl_device_info *opencl_backend_info(const backend *be);
+/* What the backend's GEMMs run with (bpnn_device_tuning). */
+void opencl_tuning_info(const backend *be, bpnn_tuning_info *out);
+/* bpnn_device_set_tuning on an OpenCL backend (`tuning` checked well formed,
+ * or NULL). */
+bpnn_status opencl_tuning_set(backend *be, const bpnn_tuning *tuning);
+
 /* ---- test hooks ---- */
 
 /* Which CLBlast GEMM implementation the backend's device uses from now on, by
  * overriding the "GemmRoutine" parameter XGEMM_MIN_INDIRECT_SIZE for its
  * precision. The override is process-wide (CLBlast keeps no per-queue state);
- * OPENCL_GEMM_DEFAULT restores the tuned value with CLBlastClearCache(). */
+ * OPENCL_GEMM_DEFAULT restores what the backend was opened with:
+ * CLBlastClearCache(), then the GEMM tuning file's parameters again when one
+ * was applied. */
 typedef enum opencl_gemm_path {
     OPENCL_GEMM_DEFAULT = 0,
     OPENCL_GEMM_DIRECT = 1,
@@ -105,5 +163,13 @@ size_t opencl_backend_gemm_temp_bytes(const backend *be);
 
 /* 1 when the backend's reductions accumulate in double, 0 when compensated in float. */
 int opencl_backend_accumulates_in_double(const backend *be);
+
+/* The work-group size chosen for the kernel named `kernel` ("bias_gradient"),
+ * 0 for no such kernel; the work-groups the reductions spread over. */
+size_t opencl_backend_work_group_size(const backend *be, const char *kernel);
+size_t opencl_backend_reduce_groups(const backend *be);
+
+/* The grid bias_gradient runs rows x cols on, on this backend's device. */
+opencl_bias_plan opencl_backend_bias_gradient_plan(const backend *be, size_t rows, size_t cols);
 
 #endif

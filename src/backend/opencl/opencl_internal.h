@@ -19,6 +19,7 @@ typedef enum opencl_kernel_id {
     K_ARGMAX_ROWS,
     K_SCALE_MATRIX,
     K_BIAS_GRADIENT,
+    K_BIAS_GRADIENT_FINAL,
     K_DOT_PARTIAL,
     K_SUM_SQUARES_NONBIAS_PARTIAL,
     K_LOGISTIC_LOSS_PARTIAL,
@@ -69,7 +70,9 @@ typedef struct opencl_backend {
     cl_command_queue queue;
     cl_program program;
     cl_kernel kernels[K_COUNT];
-    size_t local_size[K_COUNT];
+    size_t local_size[K_COUNT]; /* opencl_work_group_size's choice per kernel */
+    size_t max_items[2];        /* CL_DEVICE_MAX_WORK_ITEM_SIZES, dimensions 0 and 1 */
+    size_t warp;                /* bias_gradient's preferred work-group size multiple */
 
     int acc_double;   /* reductions accumulate in double */
     size_t real_size; /* sizeof(REAL) on the device */
@@ -90,11 +93,21 @@ typedef struct opencl_backend {
     opencl_gemm_size_entry gemm_sizes[OPENCL_GEMM_SIZE_CACHE];
     size_t gemm_sizes_next;
 
+    /* bias_gradient's per-slice column sums (acc_t), grown like gemm_temp. */
+    cl_mem bias_partial;
+    size_t bias_partial_bytes;
+
     uint64_t allocated_bytes; /* live buffers of ours */
     backend_buffer *buffers;
 
     opencl_timed_event pending[OPENCL_PENDING_EVENTS];
     size_t pending_count;
+
+    /* GEMM tuning (tuning.c): what the GEMMs run with, and the tuning file's
+     * parameters when they were applied (re-applied after CLBlastClearCache). */
+    bpnn_tuning_info tuning_info;
+    bpnn_tuning tuning;
+    int tuning_applied;
 } opencl_backend;
 
 static inline opencl_backend *opencl_of(backend *be)
@@ -120,5 +133,13 @@ extern const backend_ops opencl_ops;
 void opencl_destroy(backend *be);
 bpnn_status opencl_ops_init(opencl_backend *cl);
 void opencl_ops_cleanup(opencl_backend *cl);
+
+/* GEMM tuning (tuning.c). At opening, once the context exists: applies the
+ * device's tuning file, if any; `alone` says no other backend has a context
+ * (CLBlast's parameters can be reset then). Fails only for a malformed
+ * BPNN_TUNING; an unusable file is reported in tuning_info, not failed. */
+bpnn_status opencl_tuning_open(opencl_backend *cl, int alone);
+/* After CLBlastClearCache: the tuning file's parameters again, if applied. */
+bpnn_status opencl_tuning_reapply(opencl_backend *cl);
 
 #endif

@@ -146,13 +146,15 @@ static bpnn_status set_args(opencl_backend *cl, opencl_kernel_id id, const karg 
     return BPNN_OK;
 }
 
-/* Runs kernel `id` over `global` work-items in groups of `local` (global a multiple). */
-static bpnn_status launch(opencl_backend *cl, opencl_kernel_id id, const karg *args,
-                          size_t arg_count, size_t global, size_t local)
+/* Runs kernel `id` over a grid of `dims` dimensions, global[d] work-items in
+ * groups of local[d] (global[d] a multiple). */
+static bpnn_status launch_grid(opencl_backend *cl, opencl_kernel_id id, const karg *args,
+                               size_t arg_count, cl_uint dims, const size_t *global,
+                               const size_t *local)
 {
     BPNN_TRY(set_args(cl, id, args, arg_count));
     cl_event event = NULL;
-    cl_int err = clEnqueueNDRangeKernel(cl->queue, cl->kernels[id], 1, NULL, &global, &local, 0,
+    cl_int err = clEnqueueNDRangeKernel(cl->queue, cl->kernels[id], dims, NULL, global, local, 0,
                                         NULL, cl->base.profiling ? &event : NULL);
     if (err != CL_SUCCESS) {
         char call[96];
@@ -161,6 +163,13 @@ static bpnn_status launch(opencl_backend *cl, opencl_kernel_id id, const karg *a
     }
     cl->base.stats.kernel_calls++;
     return event ? record_event(cl, NULL, event, 0) : BPNN_OK;
+}
+
+/* Runs kernel `id` over `global` work-items in groups of `local` (global a multiple). */
+static bpnn_status launch(opencl_backend *cl, opencl_kernel_id id, const karg *args,
+                          size_t arg_count, size_t global, size_t local)
+{
+    return launch_grid(cl, id, args, arg_count, 1, &global, &local);
 }
 
 /* One work-item per element; the kernels ignore the rounded-up tail. */
@@ -434,17 +443,22 @@ static bpnn_status gemm_temp_size(opencl_backend *cl, int trans_a, int trans_b, 
     return BPNN_OK;
 }
 
+/* Replaces a scratch buffer of ours (*mem, *held bytes) with one of `bytes`. */
+static bpnn_status grow_scratch(opencl_backend *cl, cl_mem *mem, size_t *held, size_t bytes,
+                                const char *what)
+{
+    /* Commands already queued keep the old buffer alive until they finish. */
+    release_mem(cl, *mem, *held);
+    *mem = NULL;
+    *held = 0;
+    BPNN_TRY(create_mem(cl, bytes, what, mem));
+    *held = bytes;
+    return BPNN_OK;
+}
+
 static bpnn_status grow_gemm_temp(opencl_backend *cl, size_t bytes)
 {
-    cl_mem mem;
-    /* Commands already queued keep the old buffer alive until they finish. */
-    release_mem(cl, cl->gemm_temp, cl->gemm_temp_bytes);
-    cl->gemm_temp = NULL;
-    cl->gemm_temp_bytes = 0;
-    BPNN_TRY(create_mem(cl, bytes, "the GEMM temp buffer", &mem));
-    cl->gemm_temp = mem;
-    cl->gemm_temp_bytes = bytes;
-    return BPNN_OK;
+    return grow_scratch(cl, &cl->gemm_temp, &cl->gemm_temp_bytes, bytes, "the GEMM temp buffer");
 }
 
 static bpnn_status ocl_gemm(backend *be, int trans_a, int trans_b, size_t m, size_t n, size_t k,
@@ -553,6 +567,61 @@ static bpnn_status ocl_sigmoid_gradient_mul(backend *be, size_t count, backend_v
     return launch_items(cl, K_SIGMOID_GRADIENT_MUL, args, 5, count);
 }
 
+/* bias_gradient's plan (opencl_backend.h): a lane sums at least this many rows
+ * of a slice, else the lanes' fold and the partials' trip through global
+ * memory cost more than the extra work-groups gain. */
+#define BIAS_ROWS_PER_LANE 8
+/* Columns a work-group's row spans at most, unless the warp is wider: 32
+ * consecutive floats are one 128-byte memory transaction. */
+#define BIAS_COALESCED_WIDTH 32
+
+opencl_bias_plan opencl_plan_bias_gradient(size_t rows, size_t cols, size_t group, size_t warp,
+                                           size_t max_width, size_t max_lanes, size_t fill_groups)
+{
+    opencl_bias_plan p;
+    size_t widest = warp > BIAS_COALESCED_WIDTH ? warp : BIAS_COALESCED_WIDTH;
+    if (widest > group)
+        widest = group;
+    if (widest > max_width)
+        widest = max_width;
+    /* powers of two: the lanes' tree needs group / width to be one */
+    p.width = 1;
+    while (p.width < cols && p.width * 2 <= widest)
+        p.width *= 2;
+    p.lanes = group / p.width;
+    while (p.lanes > max_lanes && p.lanes > 1)
+        p.lanes /= 2;
+    if (p.lanes == 0)
+        p.lanes = 1;
+    p.tiles = cols / p.width + (cols % p.width != 0);
+    size_t tiles = p.tiles ? p.tiles : 1;
+    size_t want = fill_groups / tiles + (fill_groups % tiles != 0);
+    size_t most = rows / (p.lanes * BIAS_ROWS_PER_LANE);
+    size_t slices = want < most ? want : most;
+    if (slices < 1)
+        slices = 1;
+    /* rounded up to whole lanes, then as many slices as that takes: none empty */
+    size_t per_slice = rows / slices + (rows % slices != 0);
+    p.slice_rows = (per_slice / p.lanes + (per_slice % p.lanes != 0)) * p.lanes;
+    if (p.slice_rows == 0)
+        p.slice_rows = p.lanes;
+    p.slices = rows / p.slice_rows + (rows % p.slice_rows != 0);
+    if (p.slices == 0)
+        p.slices = 1;
+    return p;
+}
+
+static opencl_bias_plan bias_plan(const opencl_backend *cl, size_t rows, size_t cols)
+{
+    return opencl_plan_bias_gradient(rows, cols, cl->local_size[K_BIAS_GRADIENT], cl->warp,
+                                     cl->max_items[0], cl->max_items[1], cl->reduce_groups);
+}
+
+opencl_bias_plan opencl_backend_bias_gradient_plan(const backend *be, size_t rows, size_t cols)
+{
+    return bias_plan((const opencl_backend *)be, rows, cols);
+}
+
 static bpnn_status ocl_bias_gradient(backend *be, size_t rows, size_t cols, backend_view delta,
                                      double scale, double beta, backend_view grad,
                                      size_t grad_stride)
@@ -562,10 +631,21 @@ static bpnn_status ocl_bias_gradient(backend *be, size_t rows, size_t cols, back
         return BPNN_OK;
     BPNN_TRY(check_view(cl, "bias_gradient", delta, rows * cols, BACKEND_REAL));
     BPNN_TRY(check_view(cl, "bias_gradient", grad, (cols - 1) * grad_stride + 1, BACKEND_REAL));
-    size_t local = cl->local_size[K_BIAS_GRADIENT];
+    opencl_bias_plan p = bias_plan(cl, rows, cols);
+    if (p.slices > 1) {
+        if (cols > SIZE_MAX / ACC_BYTES / p.slices)
+            return bpnn_fail(BPNN_ERR_INVALID,
+                             "bias_gradient: %zu x %zu partial sums overflow the address space",
+                             p.slices, cols);
+        size_t bytes = p.slices * cols * ACC_BYTES;
+        if (bytes > cl->bias_partial_bytes)
+            BPNN_TRY(grow_scratch(cl, &cl->bias_partial, &cl->bias_partial_bytes, bytes,
+                                  "the bias gradient's partial sums"));
+    }
     scalar_slot s, b;
     karg args[] = {ARG_U(rows),
                    ARG_U(cols),
+                   ARG_U(p.slice_rows),
                    ARG_MEM(delta),
                    ARG_U(delta.offset),
                    scalar_arg(cl->acc_double, &s, scale),
@@ -573,9 +653,22 @@ static bpnn_status ocl_bias_gradient(backend *be, size_t rows, size_t cols, back
                    ARG_MEM(grad),
                    ARG_U(grad.offset),
                    ARG_U(grad_stride),
-                   ARG_LOCAL(local * ACC_BYTES)};
-    /* one work-group per column */
-    return launch(cl, K_BIAS_GRADIENT, args, 10, cols * local, local);
+                   {sizeof(cl_mem), &cl->bias_partial},
+                   ARG_LOCAL(p.width * p.lanes * ACC_BYTES)};
+    size_t global[2] = {p.tiles * p.width, p.slices * p.lanes};
+    size_t local[2] = {p.width, p.lanes};
+    BPNN_TRY(launch_grid(cl, K_BIAS_GRADIENT, args, 12, 2, global, local));
+    if (p.slices == 1)
+        return BPNN_OK; /* the one pass wrote grad */
+    karg final_args[] = {ARG_U(cols),
+                         ARG_U(p.slices),
+                         {sizeof(cl_mem), &cl->bias_partial},
+                         scalar_arg(cl->acc_double, &s, scale),
+                         scalar_arg(cl->acc_double, &b, beta),
+                         ARG_MEM(grad),
+                         ARG_U(grad.offset),
+                         ARG_U(grad_stride)};
+    return launch_items(cl, K_BIAS_GRADIENT_FINAL, final_args, 8, cols);
 }
 
 static bpnn_status ocl_regularize_add(backend *be, size_t rows, size_t cols, backend_view theta,
@@ -952,13 +1045,14 @@ static bpnn_status ocl_finish(backend *be)
 
 bpnn_status opencl_ops_init(opencl_backend *cl)
 {
-    /* Enough groups to fill the device, few enough that pass 2 is one group's work. */
-    size_t groups = (size_t)cl->info.compute_units * 8;
-    cl->reduce_groups = groups < 8 ? 8 : groups > 256 ? 256 : groups;
+    /* reduce_groups: set with the work-group sizes (runtime.c) */
     BPNN_TRY(create_mem(cl, (cl->reduce_groups + BACKEND_SLOTS) * ACC_BYTES, "the reduction buffer",
                         &cl->partial));
     /* Never NULL: CLBlast would then allocate a temp buffer per call. */
     BPNN_TRY(grow_gemm_temp(cl, 4096));
+    /* Never NULL: bias_gradient's one-pass launches name it without using it. */
+    BPNN_TRY(grow_scratch(cl, &cl->bias_partial, &cl->bias_partial_bytes, 4096,
+                          "the bias gradient's partial sums"));
     return BPNN_OK;
 }
 
@@ -976,6 +1070,9 @@ void opencl_ops_cleanup(opencl_backend *cl)
     release_mem(cl, cl->gemm_temp, cl->gemm_temp_bytes);
     cl->gemm_temp = NULL;
     cl->gemm_temp_bytes = 0;
+    release_mem(cl, cl->bias_partial, cl->bias_partial_bytes);
+    cl->bias_partial = NULL;
+    cl->bias_partial_bytes = 0;
 }
 
 const backend_ops opencl_ops = {

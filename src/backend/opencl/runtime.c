@@ -20,6 +20,7 @@ const char *const opencl_kernel_names[K_COUNT] = {
     [K_ARGMAX_ROWS] = "argmax_rows",
     [K_SCALE_MATRIX] = "scale_matrix",
     [K_BIAS_GRADIENT] = "bias_gradient",
+    [K_BIAS_GRADIENT_FINAL] = "bias_gradient_final",
     [K_DOT_PARTIAL] = "dot_partial",
     [K_SUM_SQUARES_NONBIAS_PARTIAL] = "sum_squares_nonbias_partial",
     [K_LOGISTIC_LOSS_PARTIAL] = "logistic_loss_partial",
@@ -160,9 +161,14 @@ bpnn_status opencl_fail_call(const opencl_backend *cl, const char *call, cl_int 
 
 bpnn_status opencl_fail_clblast(const opencl_backend *cl, const char *call, int status)
 {
-    return bpnn_fail(BPNN_ERR_RUNTIME, "CLBlast call failed: %s returned %s (%d): on %s (%s)%s",
-                     call, opencl_clblast_status_name(status), status, cl->info.spec, cl->info.name,
-                     is_memory_error(status) ? MEMORY_HINT : "");
+    /* parameters from a tuning file are the first suspect of a GEMM failure */
+    int tuned = cl->tuning_info.state == BPNN_TUNING_APPLIED;
+    return bpnn_fail(BPNN_ERR_RUNTIME,
+                     "CLBlast call failed: %s returned %s (%d): on %s (%s)%s%s%s%s", call,
+                     opencl_clblast_status_name(status), status, cl->info.spec, cl->info.name,
+                     is_memory_error(status) ? MEMORY_HINT : "", tuned ? ": GEMM tuning from " : "",
+                     tuned ? cl->tuning_info.path : "",
+                     tuned ? " in use (BPNN_TUNING=off runs without it)" : "");
 }
 
 /* ---- enumeration ----------------------------------------------------------- */
@@ -551,6 +557,152 @@ static bpnn_status build_failure(opencl_backend *cl, cl_int err, const char *ori
     return status;
 }
 
+/* ---- work-group sizes ---------------------------------------------------------- */
+
+/* Work-items per group we aim for: 8 warps of 32 or 4 wavefronts of 64, enough
+ * to hide memory latency within a group while a GPU compute unit still holds
+ * several groups; the reductions' trees then take 8 steps. */
+#define WORK_GROUP_TARGET 256
+
+/* Local memory a work-item may need: every kernel is sized as if it kept one
+ * acc_t (double or float2) or REAL, 8 bytes at most, in __local scratch as the
+ * reductions do. Element-wise kernels lose nothing: OpenCL 1.2 guarantees 32
+ * KiB of local memory, room for 4096 such work-items. */
+#define SCRATCH_PER_ITEM 8
+
+/* Work-groups that fill a compute unit: a GPU's keeps about 2048 work-items
+ * resident (NVIDIA SMs since Maxwell: 2048 threads, AMD CUs: 2560), 8 groups
+ * of WORK_GROUP_TARGET; a CPU device's unit (one core) is kept busy as well. */
+#define GROUPS_PER_UNIT 8
+/* Reductions fold their partials in one work-group (reduce.cl's pass 2):
+ * 1024 partials are 4 loads per work-item there. */
+#define MAX_FILL_GROUPS 1024
+
+size_t opencl_work_group_size(const opencl_group_limits *l)
+{
+    uint64_t limit = l->kernel_max < l->device_max ? l->kernel_max : l->device_max;
+    if (l->dim0_max < limit)
+        limit = l->dim0_max;
+    if (l->kernel_local >= l->local_memory)
+        return 0;
+    if (l->scratch_per_item > 0 &&
+        (l->local_memory - l->kernel_local) / l->scratch_per_item < limit)
+        limit = (l->local_memory - l->kernel_local) / l->scratch_per_item;
+    size_t target = l->multiple > WORK_GROUP_TARGET ? l->multiple : WORK_GROUP_TARGET;
+    if (limit > target)
+        limit = target;
+    /* The largest power of two within the limit: with a power-of-two warp no
+     * larger than it (every device we know), also a multiple of the warp. */
+    size_t size = 0;
+    if (limit > 0)
+        for (size = 1; size * 2 <= limit; size *= 2)
+            ;
+    return size;
+}
+
+size_t opencl_fill_groups(unsigned compute_units)
+{
+    size_t groups = (size_t)compute_units * GROUPS_PER_UNIT;
+    return groups < GROUPS_PER_UNIT   ? GROUPS_PER_UNIT
+           : groups > MAX_FILL_GROUPS ? MAX_FILL_GROUPS
+                                      : groups;
+}
+
+static bpnn_status device_info_failed(opencl_backend *cl, const char *what, cl_int err)
+{
+    char call[96];
+    snprintf(call, sizeof call, "clGetDeviceInfo(%s)", what);
+    return opencl_fail_call(cl, call, err);
+}
+
+static bpnn_status kernel_info_failed(opencl_backend *cl, opencl_kernel_id k, const char *what,
+                                      cl_int err)
+{
+    char call[128];
+    snprintf(call, sizeof call, "clGetKernelWorkGroupInfo(%s, %s)", opencl_kernel_names[k], what);
+    return opencl_fail_call(cl, call, err);
+}
+
+/* Every kernel's work-group size from the device's and the kernel's own
+ * limits (opencl_work_group_size), bias_gradient's warp, and the number of
+ * work-groups the reductions spread over (reduce_groups). */
+static bpnn_status choose_work_groups(opencl_backend *cl)
+{
+    size_t device_max = 0, items[3] = {0, 0, 0};
+    cl_uint dimensions = 0, units = 0;
+    cl_ulong local_memory = 0;
+    cl_int err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof device_max,
+                                 &device_max, NULL);
+    if (err != CL_SUCCESS)
+        return device_info_failed(cl, "CL_DEVICE_MAX_WORK_GROUP_SIZE", err);
+    err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dimensions,
+                          &dimensions, NULL);
+    if (err != CL_SUCCESS)
+        return device_info_failed(cl, "CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS", err);
+    if (dimensions < 2) /* OpenCL guarantees 3; bias_gradient needs 2 */
+        return bpnn_fail(BPNN_ERR_RUNTIME,
+                         "OpenCL device %s (%s) offers %u work-item dimensions; bpnn-cl needs 2: "
+                         "use --device cpu",
+                         cl->info.spec, cl->info.name, (unsigned)dimensions);
+    /* the answer is one size_t per dimension: read 3 (OpenCL's minimum) at most */
+    size_t *all = malloc(dimensions * sizeof *all);
+    if (!all)
+        return bpnn_fail_oom("OpenCL work-item sizes");
+    err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, dimensions * sizeof *all, all,
+                          NULL);
+    if (err == CL_SUCCESS)
+        memcpy(items, all, (dimensions < 3 ? dimensions : 3) * sizeof *all);
+    free(all);
+    if (err != CL_SUCCESS)
+        return device_info_failed(cl, "CL_DEVICE_MAX_WORK_ITEM_SIZES", err);
+    err = clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_memory, &local_memory,
+                          NULL);
+    if (err != CL_SUCCESS)
+        return device_info_failed(cl, "CL_DEVICE_LOCAL_MEM_SIZE", err);
+    err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+    if (err != CL_SUCCESS)
+        return device_info_failed(cl, "CL_DEVICE_MAX_COMPUTE_UNITS", err);
+    cl->max_items[0] = items[0];
+    cl->max_items[1] = items[1];
+    cl->reduce_groups = opencl_fill_groups(units);
+
+    for (int k = 0; k < K_COUNT; k++) {
+        size_t kernel_max = 0, multiple = 0;
+        cl_ulong kernel_local = 0;
+        err = clGetKernelWorkGroupInfo(cl->kernels[k], cl->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                       sizeof kernel_max, &kernel_max, NULL);
+        if (err != CL_SUCCESS)
+            return kernel_info_failed(cl, k, "CL_KERNEL_WORK_GROUP_SIZE", err);
+        err = clGetKernelWorkGroupInfo(cl->kernels[k], cl->device,
+                                       CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                       sizeof multiple, &multiple, NULL);
+        if (err != CL_SUCCESS)
+            return kernel_info_failed(cl, k, "CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE", err);
+        err = clGetKernelWorkGroupInfo(cl->kernels[k], cl->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                       sizeof kernel_local, &kernel_local, NULL);
+        if (err != CL_SUCCESS)
+            return kernel_info_failed(cl, k, "CL_KERNEL_LOCAL_MEM_SIZE", err);
+        opencl_group_limits limits = {.kernel_max = kernel_max,
+                                      .device_max = device_max,
+                                      .dim0_max = items[0],
+                                      .multiple = multiple,
+                                      .local_memory = local_memory,
+                                      .kernel_local = kernel_local,
+                                      .scratch_per_item = SCRATCH_PER_ITEM};
+        cl->local_size[k] = opencl_work_group_size(&limits);
+        if (cl->local_size[k] == 0)
+            return bpnn_fail(BPNN_ERR_RUNTIME,
+                             "OpenCL kernel %s fits no work-group on %s (%s): work-group size "
+                             "at most %zu (kernel) and %zu (device), local memory %" PRIu64
+                             " bytes of which the kernel uses %" PRIu64 ": use --device cpu",
+                             opencl_kernel_names[k], cl->info.spec, cl->info.name, kernel_max,
+                             device_max, (uint64_t)local_memory, (uint64_t)kernel_local);
+        if (k == K_BIAS_GRADIENT)
+            cl->warp = multiple > 0 ? multiple : 1;
+    }
+    return BPNN_OK;
+}
+
 static bpnn_status build_program(opencl_backend *cl)
 {
     const char *dir = getenv("BPNN_KERNEL_DIR");
@@ -598,21 +750,8 @@ static bpnn_status build_program(opencl_backend *cl)
             snprintf(call, sizeof call, "clCreateKernel(%s)", opencl_kernel_names[k]);
             return opencl_fail_call(cl, call, err);
         }
-        size_t kernel_max = 0;
-        err = clGetKernelWorkGroupInfo(cl->kernels[k], cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                       sizeof kernel_max, &kernel_max, NULL);
-        if (err != CL_SUCCESS) {
-            char call[96];
-            snprintf(call, sizeof call, "clGetKernelWorkGroupInfo(%s)", opencl_kernel_names[k]);
-            return opencl_fail_call(cl, call, err);
-        }
-        /* A power of two (the reductions' trees need one), at most 256. */
-        size_t local = 1;
-        while (local * 2 <= kernel_max && local * 2 <= 256)
-            local *= 2;
-        cl->local_size[k] = local;
     }
-    return BPNN_OK;
+    return choose_work_groups(cl);
 }
 
 /* ---- open and destroy -------------------------------------------------------- */
@@ -698,7 +837,10 @@ static bpnn_status create_backend(const device_entry *entry, bpnn_precision prec
         opencl_destroy(&cl->base);
         return status;
     }
-    bpnn_status status = build_program(cl);
+    /* the device's GEMM tuning file, before the slow builds (tuning.c) */
+    bpnn_status status = opencl_tuning_open(cl, atomic_load(&contexts_open) == 1);
+    if (status == BPNN_OK)
+        status = build_program(cl);
     if (status == BPNN_OK)
         status = opencl_ops_init(cl);
     if (status != BPNN_OK) {
@@ -774,7 +916,8 @@ bpnn_status opencl_backend_force_gemm_path(backend *be, opencl_gemm_path path)
     cl->gemm_sizes_next = 0;
     if (path == OPENCL_GEMM_DEFAULT) {
         CLBlastStatusCode s = CLBlastClearCache();
-        return s == CLBlastSuccess ? BPNN_OK : opencl_fail_clblast(cl, "CLBlastClearCache", s);
+        return s == CLBlastSuccess ? opencl_tuning_reapply(cl)
+                                   : opencl_fail_clblast(cl, "CLBlastClearCache", s);
     }
     /* GEMM is direct when m n k < XGEMM_MIN_INDIRECT_SIZE^3. */
     const char *names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
@@ -796,4 +939,18 @@ size_t opencl_backend_gemm_temp_bytes(const backend *be)
 int opencl_backend_accumulates_in_double(const backend *be)
 {
     return ((const opencl_backend *)be)->acc_double;
+}
+
+size_t opencl_backend_work_group_size(const backend *be, const char *kernel)
+{
+    const opencl_backend *cl = (const opencl_backend *)be;
+    for (int k = 0; k < K_COUNT; k++)
+        if (strcmp(opencl_kernel_names[k], kernel) == 0)
+            return cl->local_size[k];
+    return 0;
+}
+
+size_t opencl_backend_reduce_groups(const backend *be)
+{
+    return ((const opencl_backend *)be)->reduce_groups;
 }
