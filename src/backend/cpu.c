@@ -1,6 +1,7 @@
-/* cpu.c — the host backend: GEMMs through CBLAS (OpenBLAS), everything else
- * in plain C loops. It is the fast path without a GPU and the reference the
- * OpenCL backend is checked against, op by op. */
+/* cpu.c — the host backend: GEMMs through CBLAS (OpenBLAS) or, with a narrow
+ * side, cpu_gemm_narrow.c's kernels; everything else in plain C loops. It is
+ * the fast path without a GPU and the reference the OpenCL backend is checked
+ * against, op by op. */
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/cpu_gemm_narrow.h"
 #include "util/error.h"
 
 struct backend_buffer {
@@ -581,7 +583,9 @@ bpnn_status cpu_backend_create(bpnn_precision precision, backend **out)
     /* OpenBLAS packs X once for the forward GEMM and once for the gradient
      * GEMM: in blocks of 1.5-3 MB of rows the second packing reads from
      * cache; measured with 784 features, 5000 rows, f64: 9.5 ms per
-     * evaluation against 12.2 ms unblocked. */
+     * evaluation against 12.2 ms unblocked. cpu_gemm_narrow.c's kernels,
+     * which now run these GEMMs unpacked, gain too: 7.7 ms against 9.7 ms
+     * for both GEMMs (0.5-2 MiB blocks alike). */
     be->batch_bytes = (size_t)2 << 20;
     be->blas_core = bpnn_blas_core();
     /* Host memory: the training plan does not limit itself unless
