@@ -15,38 +15,11 @@
 #include "backend/opencl/opencl_backend.h"
 #include "backend/verify.h"
 #include "testutil.h"
+#include "testutil_opencl.h"
 #include "util/error.h"
 #include "util/timer.h"
 
 /* ---- probing ------------------------------------------------------------------ */
-
-static int in_ci(void)
-{
-    const char *ci = getenv("CI");
-    return ci && ci[0] && strcmp(ci, "0") != 0 && strcmp(ci, "false") != 0;
-}
-
-static int opencl_ready(const char *test)
-{
-    static int available = -1;
-    if (available < 0)
-        available = opencl_platform_available();
-    if (available)
-        return 1;
-    if (in_ci())
-        ck_abort_msg("%s: no OpenCL platform, and CI is set: the OpenCL tests must run in CI "
-                     "(install pocl-opencl-icd)",
-                     test);
-    fprintf(stderr, "SKIP %s: no OpenCL platform found; OpenCL tests are skipped outside CI\n",
-            test);
-    return 0;
-}
-
-#define REQUIRE_OPENCL()                                                                           \
-    do {                                                                                           \
-        if (!opencl_ready(__func__))                                                               \
-            return;                                                                                \
-    } while (0)
 
 static int first_device_has_fp64(void)
 {

@@ -119,22 +119,6 @@ static int narrow_avx512(void)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VSUM(v) _mm512_reduce_add_pd(v)
 #include "cpu_gemm_narrow.inc"
-#undef REAL
-#undef SUFFIX
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FULL_MASK
-#undef LANE_MASK
-#undef VZERO
-#undef VSET1
-#undef VLOADU
-#undef VLOADZ
-#undef VSTOREM
-#undef VSTOREU
-#undef VFMA
-#undef VMUL
-#undef VSUM
 
 #define REAL float
 #define SUFFIX f32
@@ -153,22 +137,6 @@ static int narrow_avx512(void)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VSUM(v) _mm512_reduce_add_ps(v)
 #include "cpu_gemm_narrow.inc"
-#undef REAL
-#undef SUFFIX
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FULL_MASK
-#undef LANE_MASK
-#undef VZERO
-#undef VSET1
-#undef VLOADU
-#undef VLOADZ
-#undef VSTOREM
-#undef VSTOREU
-#undef VFMA
-#undef VMUL
-#undef VSUM
 #endif
 
 /* The kernels where the CPU has AVX-512 (__builtin_cpu_supports also checks
