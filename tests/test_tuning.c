@@ -10,6 +10,7 @@
 #include "backend/tuning.h"
 #include "bpnn.h"
 #include "testutil.h"
+#include "testutil_tuning.h"
 
 static const tuning_identity pocl = {"Portable Computing Language", "GenuineIntel",
                                      "pthread-skylake-avx512-Intel(R) Xeon(R) Processor",
@@ -348,23 +349,6 @@ static int run_cli(const char *environment, const char *args, char *err, size_t 
     return WEXITSTATUS(status);
 }
 
-/* Fake tuners, so that the refusals after the tuners' check are reached
- * whether or not clblast-utils is installed. */
-static const char *fake_tuners(void)
-{
-    static char dir[4200];
-    snprintf(dir, sizeof dir, "%s", test_tmpdir());
-    static const char *const names[] = {"xgemm_direct", "xgemm",          "copy_fast",
-                                        "copy_pad",     "transpose_fast", "transpose_pad"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char path[4400];
-        snprintf(path, sizeof path, "%s/clblast_tuner_%s", dir, names[i]);
-        write_text(path, "#!/bin/sh\nexit 1\n", 17);
-        ck_assert_int_eq(chmod(path, 0755), 0);
-    }
-    return dir;
-}
-
 static void assert_one_line(const char *err, const char *needle)
 {
     ck_assert_msg(strncmp(err, "bpnn-cl: ", 9) == 0, "%s", err);
@@ -379,7 +363,7 @@ START_TEST(test_tune_refusals)
     /* no tuners: one line naming the package */
     ck_assert_int_eq(run_cli("PATH=/nonexistent", "tune --device opencl", err, sizeof err), 2);
     assert_one_line(err, "install Debian's clblast-utils (apt-get install clblast-utils)");
-    snprintf(environment, sizeof environment, "PATH=%s:$PATH", fake_tuners());
+    snprintf(environment, sizeof environment, "PATH=%s:$PATH", fake_tuners("#!/bin/sh\nexit 1\n"));
     ck_assert_int_eq(run_cli(environment, "tune --device cpu", err, sizeof err), 2);
     assert_one_line(err, "nothing to tune: cpu is the host path");
     ck_assert_int_eq(run_cli(environment, "tune --fraction 0", err, sizeof err), 2);

@@ -18,6 +18,7 @@
 #include "backend/tuning.h"
 #include "testutil.h"
 #include "testutil_opencl.h"
+#include "testutil_tuning.h"
 #include "util/timer.h"
 
 /* A fresh, empty tuning folder for this test, and tuning on. */
@@ -453,22 +454,6 @@ START_TEST(test_tune_for_real)
     ck_assert_msg(strstr(err, expected), "'%s' not in: %s", expected, err);
 }
 END_TEST
-
-/* Stand-ins for CLBlast's tuners that end as `script` says. */
-static const char *fake_tuners(const char *script)
-{
-    static char dir[4200];
-    snprintf(dir, sizeof dir, "%s", test_tmpdir());
-    static const char *const names[] = {"xgemm_direct", "xgemm",          "copy_fast",
-                                        "copy_pad",     "transpose_fast", "transpose_pad"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char path[4400];
-        snprintf(path, sizeof path, "%s/clblast_tuner_%s", dir, names[i]);
-        write_text(path, script);
-        ck_assert_int_eq(chmod(path, 0755), 0);
-    }
-    return dir;
-}
 
 START_TEST(test_tune_refusals_on_device)
 {

@@ -797,6 +797,14 @@ static bpnn_status ocl_update(backend *be, const backend_update *u, size_t n, ba
 
 /* ---- reductions ------------------------------------------------------------------ */
 
+static bpnn_status check_slots(const char *op, size_t first, size_t count)
+{
+    if (first > BACKEND_SLOTS || count > BACKEND_SLOTS - first)
+        return bpnn_fail(BPNN_ERR_INVALID, "%s: slots %zu..%zu outside the %d the backend has", op,
+                         first, first + count, BACKEND_SLOTS);
+    return BPNN_OK;
+}
+
 /* Runs pass 1 (`args` then the partial buffer and the scratch space) over
  * `items` terms and pass 2 over the partials, which leaves the result in slot
  * `slot` (backend.h) or adds it there: nothing is read back, nothing waits.
@@ -804,9 +812,7 @@ static bpnn_status ocl_update(backend *be, const backend_update *u, size_t n, ba
 static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args, size_t arg_count,
                           size_t items, int is_max, size_t slot, int accumulate)
 {
-    if (slot >= BACKEND_SLOTS)
-        return bpnn_fail(BPNN_ERR_INVALID, "%s: slot %zu outside the %d the backend has",
-                         opencl_kernel_names[pass1], slot, BACKEND_SLOTS);
+    BPNN_TRY(check_slots(opencl_kernel_names[pass1], slot, 1));
     size_t element = is_max ? cl->real_size : ACC_BYTES;
     size_t local = cl->local_size[pass1];
     size_t groups = (items + local - 1) / local;
@@ -825,14 +831,6 @@ static bpnn_status reduce(opencl_backend *cl, opencl_kernel_id pass1, karg *args
                          {sizeof(cl_mem), &cl->partial},
                          ARG_LOCAL(local2 * element)};
     return launch(cl, pass2, final_args, 5, local2, local2);
-}
-
-static bpnn_status check_slots(const char *op, size_t first, size_t count)
-{
-    if (first > BACKEND_SLOTS || count > BACKEND_SLOTS - first)
-        return bpnn_fail(BPNN_ERR_INVALID, "%s: slots %zu..%zu outside the %d the backend has", op,
-                         first, first + count, BACKEND_SLOTS);
-    return BPNN_OK;
 }
 
 /* Slots as the device holds them (double, or a float sum and what it lost)
